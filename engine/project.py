@@ -1,0 +1,399 @@
+"""The project document: one versioned JSON file (format ``layerlab-project``).
+
+Load -> validate (every problem, each with its path) -> typed objects; save atomically and
+byte-stably. Node ``params`` are stored as the user wrote them (defaults are filled in by the
+compiler from the layer registry), so a changed default never rewrites old files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .fsutil import atomic_write_text
+
+FORMAT = "layerlab-project"
+VERSION = 1  # the newest version this LayerLab reads and writes
+
+NODE_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+GRAPH_ROLES = {"gan": ("generator", "discriminator"), "vae": ("encoder", "decoder")}
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # e.g. "model.nodes[c1].params.kernel_size"
+    message: str
+    node: str | None = None  # node id when the problem belongs to a node
+    graph: str | None = None  # "model" or "models.generator", ...
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ProjectError(Exception):
+    """A project file that cannot be used. ``problems`` lists every reason, each with its path."""
+
+    def __init__(self, problems: list[Problem] | str, source: str | None = None):
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        if len(problems) == 1:
+            super().__init__(head + str(problems[0]))
+        else:
+            body = "\n".join(f"  - {p}" for p in problems)
+            super().__init__(f"{head}{len(problems)} problems:\n{body}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the typed document
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NodeSpec(_Model):
+    id: str
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    pos: tuple[float, float] | None = None  # designer canvas position
+    label: str | None = None  # optional display name
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not NODE_ID_RE.match(v):
+            raise ValueError("node id must start with a letter or _ and use only letters, digits and _ (max 64)")
+        return v
+
+
+class GraphSpec(_Model):
+    nodes: list[NodeSpec] = Field(default_factory=list)
+    edges: list[tuple[str, str]] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> NodeSpec | None:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        return None
+
+    def inputs_of(self, node_id: str) -> list[str]:
+        """Incoming edges' sources, in edge order (the input order for Add/Concat)."""
+        return [a for a, b in self.edges if b == node_id]
+
+
+class AugmentSpec(_Model):
+    type: Literal[
+        "random_rotation", "horizontal_flip", "vertical_flip", "random_resized_crop", "affine",
+        "color_jitter", "normalize",
+    ]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataSpec(_Model):
+    dataset: str = "digits"  # "digits", "torchvision:MNIST", "folder", "csv"
+    path: str | None = None  # for image folders / csv / torchvision root
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    batch_size: int = Field(64, ge=1, le=65536)
+    seed: int = 0
+    augment: list[AugmentSpec] = Field(default_factory=list)
+    num_workers: int = Field(0, ge=0, le=64)
+    limit: int | None = Field(None, ge=1)  # use only the first N samples (after shuffling)
+
+
+class OptimizerSpec(_Model):
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    alpha: float = Field(0.99, gt=0.0, lt=1.0)  # RMSprop smoothing
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+
+class ScheduleSpec(_Model):
+    name: Literal["constant", "step", "cosine", "onecycle", "plateau"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    step_size: int = Field(10, ge=1)  # epochs, for "step"
+    gamma: float = Field(0.1, gt=0.0, le=1.0)  # for "step"
+    min_lr: float = Field(0.0, ge=0.0)  # for "cosine"
+    max_lr: float | None = Field(None, gt=0.0)  # for "onecycle" (default: optimizer lr)
+    factor: float = Field(0.1, gt=0.0, lt=1.0)  # for "plateau"
+    patience: int = Field(2, ge=0)  # for "plateau"
+
+
+class EarlyStoppingSpec(_Model):
+    enabled: bool = False
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = Field(3, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class GanSpec(_Model):
+    loss: Literal["bce", "nonsaturating", "hinge"] = "nonsaturating"
+    n_critic: int = Field(1, ge=1, le=20)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)  # one-sided: real target = 1 - s
+    latent_dim: int = Field(64, ge=1, le=4096)
+    conditional: bool = False
+    num_classes: int = Field(10, ge=2)
+    init_std: float = Field(0.02, gt=0.0)
+    g_optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(lr=2e-4, betas=(0.5, 0.999)))
+    d_optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(lr=2e-4, betas=(0.5, 0.999)))
+    grid: int = Field(8, ge=1, le=16)  # grid x grid samples from fixed noise
+    samples_per_epoch: int = Field(4, ge=0, le=100)
+    timeline_max: int = Field(200, ge=2, le=10000)  # cap on stored sample frames
+
+
+class VaeSpec(_Model):
+    latent_dim: int = Field(16, ge=1, le=4096)
+    beta: float = Field(1.0, ge=0.0)
+    kl_warmup_epochs: float = Field(0.0, ge=0.0)
+    recon_loss: Literal["bce", "mse"] = "bce"
+    grid: int = Field(8, ge=1, le=16)
+    samples_per_epoch: int = Field(2, ge=0, le=100)
+    timeline_max: int = Field(200, ge=2, le=10000)
+
+
+class TrainSpec(_Model):
+    task: Literal["classification", "regression", "binary", "gan", "vae"] = "classification"
+    loss: Literal["cross_entropy", "mse", "l1", "huber", "bce_with_logits"] = "cross_entropy"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    huber_delta: float = Field(1.0, gt=0.0)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights, added to the loss
+    grad_clip: float | None = Field(None, gt=0.0)  # max grad norm
+    epochs: int = Field(5, ge=1, le=100000)
+    max_steps: int | None = Field(None, ge=1)  # stop after this many optimizer steps
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"
+    compile: bool = False
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    checkpoint_every: int = Field(1, ge=1)  # epochs between periodic checkpoints
+    gan: GanSpec | None = None
+    vae: VaeSpec | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not DEVICE_RE.match(v):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+
+class Project(_Model):
+    format: Literal["layerlab-project"] = FORMAT
+    version: int = VERSION
+    name: str = "untitled"
+    description: str = ""
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: GraphSpec | None = None
+    models: dict[str, GraphSpec] | None = None
+    train: TrainSpec = Field(default_factory=TrainSpec)
+
+    # -- convenience -----------------------------------------------------------------------
+    def graphs(self) -> dict[str, GraphSpec]:
+        """Every graph by its document path: ``{"model": g}`` or ``{"models.generator": g, ...}``."""
+        if self.model is not None:
+            return {"model": self.model}
+        return {f"models.{k}": v for k, v in (self.models or {}).items()}
+
+    def graph(self, role: str = "model") -> GraphSpec:
+        if role == "model":
+            if self.model is None:
+                raise KeyError("this project has no single 'model' graph")
+            return self.model
+        assert self.models is not None and role in self.models, role
+        return self.models[role]
+
+    def to_dict(self) -> dict[str, Any]:
+        return project_to_dict(self)
+
+    def copy_deep(self) -> Project:
+        return Project.model_validate(copy.deepcopy(self.to_dict()))
+
+
+# ---------------------------------------------------------------------------------------------
+# load / validate / save
+
+
+def _loc_to_path(loc: tuple[Any, ...], raw: Any) -> tuple[str, str | None, str | None]:
+    """pydantic loc -> ``model.nodes[c1].params.kernel_size`` (node index -> node id)."""
+    parts: list[str] = []
+    node: str | None = None
+    graph: str | None = None
+    cur = raw
+    for i, key in enumerate(loc):
+        if isinstance(key, int):
+            label = str(key)
+            if isinstance(cur, list) and 0 <= key < len(cur):
+                item = cur[key]
+                if i > 0 and loc[i - 1] == "nodes" and isinstance(item, dict) and isinstance(item.get("id"), str):
+                    label = item["id"]
+                    node = item["id"]
+                    graph = ".".join(str(p) for p in parts[:-1]) or None
+                cur = item
+            else:
+                cur = None
+            if parts:
+                parts[-1] += f"[{label}]"
+            else:
+                parts.append(f"[{label}]")
+        else:
+            parts.append(str(key))
+            cur = cur.get(key) if isinstance(cur, dict) else None
+    return ".".join(parts), node, graph
+
+
+def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older document up to ``VERSION``. (Version 1 is the first; nothing to do yet.)"""
+    migrations: dict[int, Any] = {}  # {from_version: fn(dict) -> dict}
+    v = raw.get("version")
+    while isinstance(v, int) and v < VERSION:
+        raw = migrations[v](raw)
+        v = raw["version"]
+    return raw
+
+
+def parse_project(raw: Any, source: str | None = None) -> Project:
+    """Validate a decoded JSON value into a ``Project``, or raise ``ProjectError`` listing every problem."""
+    if not isinstance(raw, dict):
+        raise ProjectError("not a LayerLab project: the file must hold a JSON object", source)
+    fmt = raw.get("format")
+    if fmt != FORMAT:
+        raise ProjectError(f"not a LayerLab project (format is {fmt!r}, expected {FORMAT!r})", source)
+    ver = raw.get("version")
+    if isinstance(ver, bool) or not isinstance(ver, int) or ver < 1:
+        raise ProjectError(f"version: must be a whole number >= 1 (got {ver!r})", source)
+    if ver > VERSION:
+        raise ProjectError(
+            f"this project was saved by a newer LayerLab (file version {ver}; this LayerLab reads up to "
+            f"version {VERSION}). Update LayerLab to open it.",
+            source,
+        )
+    raw = _migrate(copy.deepcopy(raw))
+    try:
+        project = Project.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            path, node, graph = _loc_to_path(tuple(e["loc"]), raw)
+            msg = e["msg"].removeprefix("Value error, ")
+            problems.append(Problem(path, msg, node, graph))
+        raise ProjectError(problems, source) from None
+    problems = semantic_problems(project)
+    if problems:
+        raise ProjectError(problems, source)
+    return project
+
+
+def semantic_problems(project: Project) -> list[Problem]:
+    """Checks beyond types: graphs present for the task, unique ids, known layer types, params, edges.
+
+    Shape and connectivity errors are the compiler's (``engine.graph``), reported by ``check``.
+    """
+    from .layers import get_layer  # the registry is torch-free at import
+
+    problems: list[Problem] = []
+    task = project.train.task
+    if project.model is not None and project.models is not None:
+        problems.append(Problem("models", "give either 'model' (one graph) or 'models' (GAN/VAE), not both"))
+    if task in GRAPH_ROLES:
+        roles = GRAPH_ROLES[task]
+        if project.models is None:
+            problems.append(Problem("models", f"a {task.upper()} project needs 'models' with {' and '.join(roles)}"))
+        else:
+            for r in roles:
+                if r not in project.models:
+                    problems.append(Problem(f"models.{r}", f"missing: a {task.upper()} project needs this graph"))
+            for r in project.models:
+                if r not in roles:
+                    problems.append(Problem(f"models.{r}", f"unknown graph role for a {task} project (expected {', '.join(roles)})"))
+    elif project.model is None:
+        problems.append(Problem("model", f"a {task} project needs a 'model' graph"))
+    for gpath, g in project.graphs().items():
+        seen: set[str] = set()
+        for n in g.nodes:
+            npath = f"{gpath}.nodes[{n.id}]"
+            if n.id in seen:
+                problems.append(Problem(f"{npath}.id", f"duplicate node id {n.id!r}", n.id, gpath))
+            seen.add(n.id)
+            spec = get_layer(n.type)
+            if spec is None:
+                problems.append(Problem(f"{npath}.type", f"unknown layer type {n.type!r} (see `layerlab layers`)", n.id, gpath))
+                continue
+            for pname, msg in spec.validate(n.params):
+                path = f"{npath}.params.{pname}" if pname else f"{npath}.params"
+                problems.append(Problem(path, msg, n.id, gpath))
+        for i, (a, b) in enumerate(g.edges):
+            for end in (a, b):
+                if end not in seen:
+                    problems.append(Problem(f"{gpath}.edges[{i}]", f"edge refers to unknown node {end!r}", None, gpath))
+            if a == b:
+                problems.append(Problem(f"{gpath}.edges[{i}]", f"node {a!r} is connected to itself", a, gpath))
+        dup = {tuple(e) for e in g.edges}
+        if len(dup) != len(g.edges):
+            problems.append(Problem(f"{gpath}.edges", "the same edge is listed twice", None, gpath))
+    return problems
+
+
+def project_to_dict(project: Project) -> dict[str, Any]:
+    return project.model_dump(mode="json", exclude_none=True)
+
+
+def dumps_project(project: Project) -> str:
+    return json.dumps(project_to_dict(project), indent=2, ensure_ascii=False) + "\n"
+
+
+def loads_project(text: str, source: str | None = None) -> Project:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", source) from None
+    return parse_project(raw, source)
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError("file not found", str(path)) from None
+    except IsADirectoryError:
+        raise ProjectError("is a folder, not a project file", str(path)) from None
+    except UnicodeDecodeError:
+        raise ProjectError("not a text file (expected JSON)", str(path)) from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
+    return loads_project(text, str(path))
+
+
+def save_project(project: Project, path: str | os.PathLike) -> None:
+    """Write atomically (temp file + ``os.replace``): a failed write leaves the old file intact."""
+    atomic_write_text(path, dumps_project(project))
