@@ -1,0 +1,30 @@
+"""Test config: Qt renders offscreen; torch uses one thread per xdist worker (2 cores, 2 workers)."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch):
+    """An isolated user data/config dir (QSettings, autosave, logs) for app tests."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("LAYERLAB_DATA_DIR", str(tmp_path / "data" / "LayerLab"))
+    return tmp_path
