@@ -124,18 +124,19 @@ def cmd_check(args) -> int:
         res = analyze(g, gpath)
         graphs[gpath] = res
         ok = ok and res.ok
-        errors += [{"graph": gpath, "node": e.node, "message": e.message} for e in res.errors]
+        errors += [{"graph": gpath, "node": e.node, "message": e.message, "level": e.level} for e in res.errors]
         _print_table(gpath, res, multi=len(project.graphs()) > 1)
     total_params = sum(r.total_params for r in graphs.values())
     total_macs = sum(r.total_macs for r in graphs.values())
     print(f"\ntotal: {total_params:,} parameters, {total_macs:,} MACs per sample")
     for e in errors:
         where = f"{e['graph']}.{e['node']}" if e["node"] else e["graph"]
-        print(f"error: {where}: {e['message']}", file=sys.stderr)
+        print(f"{e['level']}: {where}: {e['message']}", file=sys.stderr)
     report: dict[str, Any] = {
         "ok": ok,
         "file": str(args.file),
-        "errors": errors,
+        "errors": [e for e in errors if e["level"] == "error"],
+        "warnings": [e for e in errors if e["level"] != "error"],
         "nodes": [n for r in graphs.values() for n in r.to_json()["nodes"]],
         "graphs": {k: r.to_json() for k, r in graphs.items()},
         "total_params": total_params,

@@ -41,6 +41,7 @@ class Param:
     choices: tuple[Any, ...] = ()
     required: bool = False
     allow_infer: bool = False  # shape params: a single -1 may be inferred
+    allow_empty: bool = False  # shape params: [] is allowed (a scalar per sample, e.g. a class label)
 
     def check(self, value: Any) -> str | None:
         """Return a message if ``value`` is not valid for this param, else ``None``."""
@@ -71,7 +72,7 @@ class Param:
                     return msg
             return None
         if k == "shape":
-            if not isinstance(value, (list, tuple)) or not value and not self.allow_infer:
+            if not isinstance(value, (list, tuple)) or (not value and not (self.allow_infer or self.allow_empty)):
                 return "must be a list of sizes, e.g. [1, 28, 28]"
             infer = 0
             for v in value:
@@ -103,6 +104,10 @@ class Param:
             d["choices"] = list(self.choices)
         if self.required:
             d["required"] = True
+        if self.allow_infer:
+            d["allow_infer"] = True
+        if self.allow_empty:
+            d["allow_empty"] = True
         return d
 
 
@@ -112,6 +117,12 @@ def _fmt(x: float) -> str:
 
 InferFn = Callable[[Sequence[Shape], dict[str, Any]], Shape]
 ConstructFn = Callable[[Sequence[Shape], dict[str, Any]], tuple[str, dict[str, Any]]]
+# (in_shapes, out_shape, params) -> (learnable parameter count, multiply-accumulates for a batch of 1)
+CountFn = Callable[[Sequence[Shape], Shape, dict[str, Any]], tuple[int, int]]
+
+
+def _no_cost(in_shapes: Sequence[Shape], out_shape: Shape, params: dict[str, Any]) -> tuple[int, int]:
+    return 0, 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,9 @@ class LayerSpec:
     min_inputs: int = 1
     max_inputs: int | None = 1  # None: any number (Add, Concat)
     tags: tuple[str, ...] = field(default_factory=tuple)
+    count: CountFn = _no_cost  # parameter count and MACs from shapes (pure Python, no tensors)
+    in_dtype: str = "float"  # what the inputs must hold: "float", "long" (indices) or "any" (passes through)
+    example_in: tuple[Shape, ...] = ((4, 6),)  # input shapes that fit the defaults (tests, docs)
 
     def param(self, name: str) -> Param | None:
         for p in self.params:
@@ -171,6 +185,7 @@ class LayerSpec:
             "category": self.category,
             "doc": self.doc,
             "inputs": {"min": self.min_inputs, "max": self.max_inputs},
+            "input_dtype": self.in_dtype,
             "params": [p.to_json() for p in self.params],
         }
 
@@ -191,3 +206,53 @@ def register(spec: LayerSpec) -> LayerSpec:
         raise ValueError(f"layer type {spec.type!r} registered twice")
     REGISTRY[spec.type] = spec
     return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared by the category modules (pure Python)
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def pair(v: int | Sequence[int]) -> tuple[int, int]:
+    """An ``int_or_pair`` param as ``(h, w)``."""
+    if isinstance(v, (list, tuple)):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def one(in_shapes: Sequence[Shape]) -> Shape:
+    return tuple(in_shapes[0])
+
+
+def need_rank(type_name: str, shape: Shape, ranks: Sequence[int], what: str) -> None:
+    """Raise a learner-friendly ``ShapeError`` unless ``len(shape)`` is one of ``ranks``."""
+    if len(shape) not in ranks:
+        raise ShapeError(f"{type_name} needs a {what} input, got {shape_str(shape)}")
+
+
+def batched_dim(type_name: str, dim: int, rank: int, param: str = "dim") -> int:
+    """Check a torch-style ``dim`` (counted WITH the batch dim) against an unbatched rank; return it unbatched.
+
+    The batch dim itself (0) is not allowed. Negative dims count from the end.
+    """
+    full = rank + 1
+    if not -full <= dim < full:
+        raise ShapeError(
+            f"{type_name} {param}={dim} is out of range for a {rank}-d input (use 1..{rank} or -1..-{rank}; "
+            "dim 0 is the batch)"
+        )
+    d = dim % full
+    if d == 0:
+        raise ShapeError(f"{type_name} {param}={dim} would work across the batch; use 1..{rank} or a negative dim")
+    return d - 1
+
+
+def conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
