@@ -166,6 +166,7 @@ class GanSpec(_Model):
     grid: int = Field(8, ge=1, le=16)  # grid x grid samples from fixed noise
     samples_per_epoch: int = Field(4, ge=0, le=100)
     timeline_max: int = Field(200, ge=2, le=10000)  # cap on stored sample frames
+    ema: float = Field(0.0, ge=0.0, lt=1.0)  # generator weight EMA decay for samples/generation (0 = off)
 
 
 class VaeSpec(_Model):
@@ -196,6 +197,7 @@ class TrainSpec(_Model):
     compile: bool = False
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     checkpoint_every: int = Field(1, ge=1)  # epochs between periodic checkpoints
+    threads: int | None = Field(None, ge=1, le=256)  # torch CPU threads (None: runner default)
     gan: GanSpec | None = None
     vae: VaeSpec | None = None
 

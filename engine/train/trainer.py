@@ -18,6 +18,12 @@ Lifecycle, driven by the loop::
 
 Trainers must never call ``.item()`` per step (no device sync on the hot path): they return
 tensors; the loop accumulates and syncs a few times a second.
+
+Optional hooks the loop calls when a trainer has them (duck-typed):
+``wants_samples(sc) -> bool`` after each step (True: the loop emits ``samples()`` mid-epoch) and
+``diagnostics() -> list[Diagnostic]`` at each sync and epoch end. ``TrainContext.extras`` holds
+``steps_per_epoch``, ``log(msg, level)``, ``emit(event)``, ``normalize`` / ``denormalize`` (or None;
+validation tensors in ``ctx.data`` are already normalised) and ``classes``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,279 @@
+"""Headless training: ``train_project`` (the function behind ``layerlab train`` and the studio's Train
+view) and the CLI handler (``add_train_arguments`` / ``run_train_cli``, wired by ``engine.cli``).
+
+Exit codes of ``layerlab train``: 0 finished (completed or early-stopped), 2 bad input (project file,
+model that does not compile, bad option or checkpoint), 1 failure while training (NaN loss, out of
+memory, crash), 130 stopped with Ctrl+C (a resumable ``checkpoints/last.pt`` is written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .events import (
+    CheckpointSaved,
+    Diagnostic,
+    EpochEnd,
+    Error,
+    Event,
+    Finished,
+    Log,
+    Progress,
+    Samples,
+    Started,
+)
+
+
+class _Report:
+    """Collects events into the report dict (and forwards them to ``on_event``)."""
+
+    def __init__(self, on_event: Callable[[Event], None] | None):
+        self.on_event = on_event
+        self.started: Started | None = None
+        self.epochs: list[dict[str, Any]] = []
+        self.errors: list[Error] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.predictions: Samples | None = None
+        self.finished: Finished | None = None
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, Started):
+            self.started = ev
+        elif isinstance(ev, EpochEnd):
+            self.epochs.append({"epoch": ev.epoch, **ev.metrics, "lr": ev.lr, "wall_s": ev.wall_s})
+        elif isinstance(ev, Error):
+            self.errors.append(ev)
+        elif isinstance(ev, Diagnostic):
+            self.diagnostics.append(ev)
+        elif isinstance(ev, Samples) and ev.kind == "predictions":
+            self.predictions = ev
+        elif isinstance(ev, Finished):
+            self.finished = ev
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    def report(self, out_dir: Path, project_name: str) -> dict[str, Any]:
+        fin = self.finished
+        history = [dict(r) for r in fin.history] if fin is not None and fin.history else self.epochs
+        final = dict(fin.final) if fin is not None else {}
+        rep: dict[str, Any] = {
+            "project": project_name,
+            "out_dir": str(out_dir),
+            "status": fin.status if fin is not None else "failed",
+            "device": self.started.device if self.started else None,
+            "epochs": history,
+            "final": final,
+            "steps_per_second": final.get("train_steps_per_s"),
+            "best_epoch": fin.best_epoch if fin is not None else None,
+            "checkpoints": dict(fin.checkpoints) if fin is not None else {},
+            "global_step": fin.global_step if fin is not None else 0,
+            "wall_s": fin.wall_s if fin is not None else 0.0,
+            "model": str(out_dir / "model.pt") if (out_dir / "model.pt").is_file() and fin and fin.status != "failed"
+            else None,
+            "diagnostics": [{"code": d.code, "message": d.message, "suggestion": d.suggestion} for d in self.diagnostics],
+            "error": ({"message": self.errors[-1].message, "kind": self.errors[-1].kind} if self.errors else None),
+        }
+        p = self.predictions
+        if p is not None and "confusion" in p.extra:
+            rep["confusion_matrix"] = [[int(v) for v in row] for row in p.extra["confusion"]]
+            rep["classes"] = list(p.extra.get("classes", ()))
+        return rep
+
+
+def train_project(project: Any, out_dir: str | Path, *, resume: str | None = None,
+                  overrides: dict[str, Any] | None = None, on_event: Callable[[Event], None] | None = None,
+                  runner_mode: str = "inline", trainer: Any = None, control: Any = None) -> dict[str, Any]:
+    """Train ``project`` (a Project, a dict, or a path to a project file) into ``out_dir``; return the report.
+
+    ``runner_mode``: "inline" (this thread; ``control`` may be a ``loop.Control`` to stop it),
+    "thread" or "process" (through a ``Runner``). Writes model.pt, project.json, history.csv and
+    checkpoints/{last,best}.pt under ``out_dir``.
+    """
+    from ..project import load_project
+
+    if isinstance(project, (str, Path)):
+        project = load_project(project)
+    name = getattr(project, "name", None) or (project.get("name") if isinstance(project, dict) else None) or "project"
+    out = Path(out_dir)
+    rep = _Report(on_event)
+    if runner_mode == "inline":
+        from .loop import TrainLoop
+
+        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer).run()
+    else:
+        from .runner import make_runner
+
+        runner = make_runner(runner_mode)
+        try:
+            runner.start(project, str(out), resume=resume, overrides=overrides, trainer=trainer)
+            while rep.finished is None:
+                ev = runner.wait_event(0.5)
+                if ev is not None:
+                    rep(ev)
+                elif not runner.running and rep.finished is None:
+                    for ev in runner.poll():
+                        rep(ev)
+                    if rep.finished is None and not runner.running:
+                        break
+        finally:
+            runner.close()
+    return rep.report(out, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``layerlab train``."""
+    p.add_argument("project", metavar="FILE.json", help="the project file to train")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<project-name>-<timestamp>)")
+    p.add_argument("--resume", metavar="CKPT", help="continue exactly from a checkpoint (e.g. DIR/checkpoints/last.pt)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (override train.device)")
+    p.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 on CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (falls back if it fails)")
+    p.add_argument("--batch-size", type=int, help="override data.batch_size")
+    p.add_argument("--lr", type=float, help="override train.optimizer.lr")
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--report", metavar="R.json", help="write a JSON report here")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+def _overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    for attr, path in (("epochs", "train.epochs"), ("device", "train.device"), ("batch_size", "data.batch_size"),
+                       ("lr", "train.optimizer.lr"), ("max_steps", "train.max_steps"), ("seed", "train.seed")):
+        v = getattr(args, attr, None)
+        if v is not None:
+            o[path] = v
+    if getattr(args, "amp", False):
+        o["train.amp"] = True
+    if getattr(args, "compile", False):
+        o["train.compile"] = True
+    return o
+
+
+def default_out_dir(name: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "project"
+    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _fmt_metrics(m: dict[str, float]) -> str:
+    parts = []
+    for k, v in m.items():
+        parts.append(f"{k}={v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{k}={v:.3e}")
+    return " ".join(parts)
+
+
+class CliProgress:
+    """Human progress on stderr: a tqdm bar per epoch, a line per epoch, warnings and errors."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.bar: Any = None
+        self.bar_epoch = -1
+        self.epochs = 0
+        self.spe = 0
+
+    def _print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, Error):
+            self._close_bar()
+            print(f"error: {ev.message}", file=self.stream, flush=True)
+            return
+        if self.quiet:
+            return
+        if isinstance(ev, Started):
+            self.epochs, self.spe = ev.epochs, ev.steps_per_epoch
+            where = f" (resuming at epoch {ev.start_epoch + 1})" if ev.start_epoch or ev.start_step else ""
+            self._print(f"training on {ev.device}: {ev.epochs} epochs x {ev.steps_per_epoch} steps, "
+                        f"{ev.total_params:,} parameters{where}")
+        elif isinstance(ev, Progress):
+            from tqdm import tqdm
+
+            if self.bar is None or self.bar_epoch != ev.epoch:
+                self._close_bar()
+                self.bar = tqdm(total=self.spe, desc=f"epoch {ev.epoch + 1}/{self.epochs}", unit="step",
+                                file=self.stream, leave=False, dynamic_ncols=True, initial=ev.step)
+                self.bar_epoch = ev.epoch
+            self.bar.update(max(0, ev.step - self.bar.n))
+            post = {k: f"{v:.4f}" for k, v in ev.metrics.items()}
+            post.update(lr=f"{ev.lr:.2e}", samples_s=f"{ev.samples_per_sec:,.0f}", eta=f"{ev.eta_s:.0f}s")
+            self.bar.set_postfix(post, refresh=True)
+        elif isinstance(ev, EpochEnd):
+            self._close_bar()
+            self._print(f"epoch {ev.epoch + 1}/{self.epochs}  {_fmt_metrics(ev.metrics)}  lr={ev.lr:.2e}  "
+                        f"({ev.wall_s:.1f}s)")
+        elif isinstance(ev, Log) and ev.level != "debug":
+            self._print(f"{ev.level}: {ev.message}" if ev.level != "info" else ev.message)
+        elif isinstance(ev, Diagnostic):
+            self._print(f"hint: {ev.message} -> {ev.suggestion}")
+        elif isinstance(ev, CheckpointSaved):
+            pass
+        elif isinstance(ev, Finished):
+            self._close_bar()
+            best = f", best epoch {ev.best_epoch + 1}" if ev.best_epoch is not None else ""
+            self._print(f"{ev.status} after {ev.epochs_run} epoch(s), {ev.global_step} steps in {ev.wall_s:.1f}s{best}")
+
+
+def run_train_cli(args: argparse.Namespace) -> int:
+    """``layerlab train``: 0 ok, 2 bad input, 1 failure while training, 130 interrupted."""
+    from ..fsutil import atomic_write_text
+    from ..project import ProjectError, load_project
+    from .loop import Control
+
+    try:
+        project = load_project(args.project)
+    except ProjectError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    if args.resume and not Path(args.resume).is_file():
+        print(f"error: --resume: {args.resume}: checkpoint file not found", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out_dir(project.name)
+    control = Control()
+    prev = None
+    with_signal = True
+    try:
+        prev = signal.signal(signal.SIGINT, lambda *_: control.put("stop"))
+    except ValueError:  # not in the main thread
+        with_signal = False
+    try:
+        report = train_project(project, out, resume=args.resume, overrides=_overrides_from_args(args),
+                               on_event=CliProgress(quiet=args.quiet), control=control)
+    finally:
+        if with_signal and prev is not None:
+            signal.signal(signal.SIGINT, prev)
+    if args.report:
+        atomic_write_text(args.report, json.dumps(report, indent=2, default=str) + "\n")
+    if not args.quiet and report.get("model"):
+        print(f"wrote {report['model']}", file=sys.stderr)
+    status = report["status"]
+    if status in ("completed", "early_stopped"):
+        return 0
+    if status == "stopped":
+        return 130
+    err = report.get("error") or {}
+    return 2 if err.get("kind") == "bad_project" else 1

@@ -1,0 +1,303 @@
+"""Runners: the training loop in a background thread or a spawned child process, behind one interface.
+
+Commands (pause / resume / stop / snapshot) go in through a thread-safe queue; events come out
+through another, drained with ``poll`` (non-blocking) or ``wait_event`` (blocking). Never imports Qt.
+
+- ``ThreadRunner``: the loop in a daemon thread of this process (cheap to start; shares the GIL).
+- ``ProcessRunner``: the loop in a ``multiprocessing`` "spawn" child. Commands and events cross
+  ``mp.Queue``s (events are picklable: numpy arrays and plain dicts). The child watches its parent
+  (``os.getppid()``) and exits if the parent dies; ``close()`` stops it and terminates it if needed.
+
+Every run ends with one ``Finished`` event (after an ``Error`` if it failed); then ``start`` may be
+called again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import traceback
+from typing import Any
+
+from .events import Error, Event, Finished
+
+COMMANDS = ("pause", "resume", "stop", "snapshot")
+
+
+class Runner:
+    """Base interface (see the module docstring). ``make_runner("thread" | "process")`` builds one."""
+
+    def start(self, project: Any, run_dir: str, *, resume: str | None = None,
+              overrides: dict | None = None, trainer: Any = None) -> None:
+        raise NotImplementedError
+
+    def _send(self, cmd: str) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def stop(self) -> None:
+        self._send("stop")
+
+    def request_snapshot(self) -> None:
+        """Save a checkpoint (``checkpoints/last.pt``) at the next step."""
+        self._send("snapshot")
+
+    def poll(self, max_events: int = 1000) -> list[Event]:
+        out: list[Event] = []
+        while len(out) < max_events:
+            ev = self._get(block=False, timeout=None)
+            if ev is None:
+                break
+            out.append(ev)
+        return out
+
+    def wait_event(self, timeout: float) -> Event | None:
+        return self._get(block=True, timeout=timeout)
+
+    def _get(self, block: bool, timeout: float | None) -> Event | None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def join(self, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ThreadRunner(Runner):
+    """The loop in a background thread of this process."""
+
+    def __init__(self) -> None:
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._control: Any = None
+
+    def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
+        from .device import default_threads
+        from .loop import Control, TrainLoop
+
+        if self.running:
+            raise RuntimeError("a training run is already in progress: stop it (and join) before starting another")
+        self._control = Control()
+        loop = TrainLoop(project, run_dir, emit=self._events.put, control=self._control, resume=resume,
+                         overrides=overrides, trainer=trainer, threads=default_threads())
+
+        def target() -> None:
+            try:
+                loop.run()
+            except BaseException as exc:  # run() turns errors into events; this is the last resort
+                self._events.put(Error(message=f"the training thread crashed: {exc}", details=traceback.format_exc()))
+                self._events.put(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
+
+        self._thread = threading.Thread(target=target, name="layerlab-train", daemon=True)
+        self._thread.start()
+
+    def _send(self, cmd: str) -> None:
+        if self._control is not None and self.running:
+            self._control.put(cmd)
+
+    def _get(self, block, timeout):
+        try:
+            return self._events.get(block=block, timeout=timeout)
+        except queue.Empty:
+            return None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout=None):
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close(self) -> None:
+        if self.running:
+            self._control.put("stop")
+            self.join(30.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# process runner
+
+
+def _child_main(project: Any, run_dir: str, resume: str | None, overrides: dict | None, trainer: Any,
+                cmd_q: Any, evt_q: Any, parent_pid: int, threads: int) -> None:
+    """Entry point of the spawned child: watchdog, command listener, then the loop."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(3)  # the parent died: nobody is listening
+
+    threading.Thread(target=watchdog, name="layerlab-watchdog", daemon=True).start()
+    from ..project import Project
+    from .loop import Control, TrainLoop
+
+    control = Control()
+
+    def listen() -> None:
+        while True:
+            try:
+                cmd = cmd_q.get()
+            except (EOFError, OSError):
+                os._exit(3)
+            if cmd is None:
+                return
+            control.put(cmd)
+
+    threading.Thread(target=listen, name="layerlab-commands", daemon=True).start()
+    try:
+        if isinstance(project, _ValidatedProject):
+            project = Project.model_validate(dict(project))
+        TrainLoop(project, run_dir, emit=evt_q.put, control=control, resume=resume, overrides=overrides,
+                  trainer=trainer, threads=threads).run()
+    except BaseException as exc:
+        evt_q.put(Error(message=f"the training process crashed: {exc}", details=traceback.format_exc()))
+        evt_q.put(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
+    finally:
+        evt_q.close()
+        evt_q.join_thread()  # flush every event before exiting
+
+
+class ProcessRunner(Runner):
+    """The loop in a spawned child process (does not hold this process's GIL)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._ctx = mp.get_context("spawn")
+        self._proc: Any = None
+        self._cmd_q: Any = None
+        self._evt_q: Any = None
+        self._finished = False
+        self._threads = threads
+
+    def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
+        from ..project import Project
+        from .device import default_threads
+
+        if self.running:
+            raise RuntimeError("a training run is already in progress: stop it (and join) before starting another")
+        self._cleanup()
+        if isinstance(project, Project):
+            # validated already: marked so the child only type-checks it again
+            project = _ValidatedProject(project.to_dict())
+        self._cmd_q = self._ctx.Queue()
+        self._evt_q = self._ctx.Queue()
+        self._finished = False
+        threads = self._threads or default_threads()
+        self._proc = self._ctx.Process(
+            target=_child_main, name="layerlab-train",
+            args=(project, str(run_dir), resume, overrides, trainer, self._cmd_q, self._evt_q, os.getpid(), threads),
+            daemon=True,
+        )
+        self._proc.start()
+
+    def _send(self, cmd: str) -> None:
+        if cmd not in COMMANDS:
+            raise ValueError(f"unknown command {cmd!r}")
+        if self._cmd_q is not None and self.running:
+            with contextlib.suppress(OSError, ValueError):
+                self._cmd_q.put(cmd)
+
+    def _get(self, block, timeout):
+        if self._evt_q is None:
+            return None
+        try:
+            ev = self._evt_q.get(block=block, timeout=timeout) if block else self._evt_q.get_nowait()
+        except (queue.Empty, OSError, EOFError, ValueError):
+            ev = None
+        if ev is None and self._proc is not None and not self._proc.is_alive() and not self._finished:
+            # the child died without a Finished event (killed, crashed hard): say so once
+            with contextlib.suppress(queue.Empty, OSError, EOFError, ValueError):
+                return self._track(self._evt_q.get(timeout=0.2))
+            self._finished = True
+            code = self._proc.exitcode
+            return Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0,
+                            final={"exitcode": float(code if code is not None else -1)})
+        return self._track(ev)
+
+    def _track(self, ev: Event | None) -> Event | None:
+        if isinstance(ev, Finished):
+            self._finished = True
+        return ev
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.is_alive() and not self._finished
+
+    def join(self, timeout=None):
+        """Wait for the child to exit (draining events stays the caller's job)."""
+        if self._proc is None:
+            return True
+        self._proc.join(timeout)
+        return not self._proc.is_alive()
+
+    def _cleanup(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.join(5.0)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(2.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(2.0)
+            with contextlib.suppress(Exception):
+                self._proc.close()
+        for q in (self._cmd_q, self._evt_q):
+            if q is not None:
+                with contextlib.suppress(Exception):
+                    q.cancel_join_thread()
+                    q.close()
+        self._proc = self._cmd_q = self._evt_q = None
+
+    def close(self) -> None:
+        """Stop the run (cooperatively, then by force) and release the child and its queues."""
+        if self._proc is not None and self._proc.is_alive():
+            with contextlib.suppress(Exception):
+                self._cmd_q.put("stop")
+            # the child flushes its events before exiting; drain so its feeder thread is not blocked
+            deadline = time.monotonic() + 10.0
+            while self._proc.is_alive() and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty, OSError, EOFError, ValueError):
+                    self._evt_q.get(timeout=0.1)
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+        self._cleanup()
+
+
+class _ValidatedProject(dict):
+    """A project dict that was already validated as a ``Project`` (type-checked again in the child)."""
+
+
+def make_runner(mode: str = "thread") -> Runner:
+    """``"thread"`` or ``"process"``."""
+    if mode == "thread":
+        return ThreadRunner()
+    if mode == "process":
+        return ProcessRunner()
+    raise ValueError(f"runner mode must be 'thread' or 'process', not {mode!r}")
