@@ -1,0 +1,1 @@
+"""The LayerLab studio: main window, controllers, runner bridge, settings, autosave/recovery."""

@@ -1,0 +1,82 @@
+"""Every question the window asks the user, in one replaceable object.
+
+Tests pass a subclass that answers without showing anything; the window never calls
+``QMessageBox``/``QFileDialog`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from .autosave import Recovery
+
+PROJECT_FILTER = "LayerLab projects (*.json);;All files (*)"
+CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
+
+
+class Prompts:
+    def __init__(self, parent: QWidget | None = None):
+        self.parent = parent
+
+    def error(self, title: str, message: str, details: str = "") -> None:
+        """A non-modal error box with a "Show Details…" expander; returns at once."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.parent)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def project_problems(self, source: str, problems: Sequence[str]) -> None:
+        head = f"{source} cannot be opened:" if source else "The project cannot be opened:"
+        shown = list(problems)[:12]
+        more = len(problems) - len(shown)
+        body = "\n".join(f"• {p}" for p in shown) + (f"\n… and {more} more" if more > 0 else "")
+        self.error("Cannot open project", f"{head}\n\n{body}", "\n".join(problems))
+
+    def ask_save_changes(self, name: str) -> str:
+        """"save" | "discard" | "cancel"."""
+        b = QMessageBox.StandardButton
+        r = QMessageBox.question(
+            self.parent, "Unsaved changes", f"Save the changes to “{name}” before closing it?",
+            b.Save | b.Discard | b.Cancel, b.Save,
+        )
+        return {b.Save: "save", b.Discard: "discard"}.get(r, "cancel")
+
+    def ask_restore(self, rec: Recovery) -> bool:
+        b = QMessageBox.StandardButton
+        r = QMessageBox.question(
+            self.parent, "Restore unsaved work?",
+            f"LayerLab did not close cleanly last time. An autosave of {rec.describe()} is newer than "
+            "the saved project.\n\nRestore it?", b.Yes | b.No, b.Yes,
+        )
+        return r == b.Yes
+
+    def ask_yes_no(self, title: str, text: str) -> bool:
+        b = QMessageBox.StandardButton
+        return QMessageBox.question(self.parent, title, text, b.Yes | b.No, b.No) == b.Yes
+
+    def open_project_path(self, start: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self.parent, "Open project", start, PROJECT_FILTER)
+        return path or None
+
+    def save_project_path(self, start: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Save project as", start, PROJECT_FILTER)
+        return path or None
+
+    def checkpoint_path(self, start: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self.parent, "Resume from checkpoint", start, CHECKPOINT_FILTER)
+        return path or None
+
+    def gif_path(self, start: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Export as GIF", start, "GIF animation (*.gif)")
+        return path or None
+
+    def choose_template(self) -> str | None:
+        from .template_picker import TemplatePicker
+
+        dlg = TemplatePicker(self.parent)
+        return dlg.selected_name() if dlg.exec() else None

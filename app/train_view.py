@@ -1,0 +1,570 @@
+"""The Train view: controls that edit the document (undoable), progress, live plots, the live sample
+grid, the log and the checkpoint list; wired to a :class:`RunnerBridge`."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.train.events import (
+    CheckpointSaved,
+    Diagnostic,
+    EpochEnd,
+    Error,
+    Finished,
+    Log,
+    Progress,
+    Samples,
+    Started,
+)
+from widgets.log_panel import LogPanel
+from widgets.plots import TrainingPlots
+from widgets.sample_grid import SampleGrid
+
+from .bridge import RunnerBridge
+from .document import DocumentController
+from .prompts import Prompts
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+THREAD_RUNNER_WARM = ("torchvision", "torchmetrics", "engine.train.loop", "engine.train.supervised")
+SAMPLES_DELAY_MS = 20
+
+
+def fmt_duration(s: float) -> str:
+    if not math.isfinite(s) or s < 0:
+        return "–"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class DeviceProbe(QObject):
+    """Finds the usable devices in a background thread (importing torch takes seconds), then
+    optionally pre-imports ``warm`` modules (the thread runner's torchvision/torchmetrics/loop take
+    seconds to import; doing it while the user looks at the window makes Train start at once)."""
+
+    done = Signal(dict)  # {"cpu": True, "cuda": bool, "mps": bool, "cuda_count": int}
+    warmed = Signal()
+
+    def __init__(self, parent: QObject | None = None, warm: tuple[str, ...] = ()):
+        super().__init__(parent)
+        self.warm = warm
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="layerlab-device-probe", daemon=True).start()
+
+    def _run(self) -> None:
+        found = {"cpu": True, "cuda": False, "mps": False, "cuda_count": 0}
+        try:
+            import torch
+
+            found["cuda"] = bool(torch.cuda.is_available())
+            found["cuda_count"] = torch.cuda.device_count() if found["cuda"] else 0
+            mps = getattr(torch.backends, "mps", None)
+            found["mps"] = bool(mps is not None and mps.is_available())
+        except Exception:  # noqa: BLE001 - no torch/driver: CPU only
+            pass
+        self.done.emit(found)
+        import importlib
+
+        for name in self.warm:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - warming is an optimisation only
+                pass
+        self.warmed.emit()
+
+
+class TrainView(QWidget):
+    """Owns the Train controls and display widgets; talks to the document and the bridge."""
+
+    runStarted = Signal(str)  # run dir
+    runFinished = Signal(object)  # Finished
+    firstPoint = Signal(float)  # seconds from Train click to the first plotted point
+
+    def __init__(self, doc: DocumentController, bridge: RunnerBridge, prompts: Prompts, runs_root: Path,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc, self.bridge, self.prompts = doc, bridge, prompts
+        self.runs_root = Path(runs_root)
+        self.run_dir: str | None = None
+        self.last_run_dir: str | None = None
+        self.devices: dict[str, Any] = {"cpu": True, "cuda": None, "mps": None}
+        self.total_epochs = 0
+        self._click_t: float | None = None
+        self.last_error: Error | None = None
+        self.last_finished: Finished | None = None
+        self._pending_samples: list[Samples] = []
+        self._build()
+        self._wire()
+        self.set_devices({"cpu": True, "cuda": False, "mps": False})  # until the probe reports
+        self.sync_from_document()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.train_btn = QPushButton("Train")
+        self.train_btn.setToolTip("Start training (F5)")
+        self.pause_btn = QPushButton("Pause")
+        self.pause_btn.setToolTip("Pause or resume (F6)")
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stop training and keep the last checkpoint (Shift+F5)")
+        self.resume_ckpt_btn = QPushButton("Resume from checkpoint…")
+        self.resume_ckpt_btn.setToolTip("Continue a run exactly where a checkpoint left it")
+        for b in (self.train_btn, self.pause_btn, self.stop_btn, self.resume_ckpt_btn):
+            b.setMinimumHeight(30)
+        self.train_btn.setDefault(True)
+        f = self.train_btn.font()
+        f.setBold(True)
+        self.train_btn.setFont(f)
+
+        self.device_box = QComboBox()
+        self.device_model = QStandardItemModel(self.device_box)
+        for d in DEVICES:
+            it = QStandardItem(d)
+            it.setData(d, Qt.ItemDataRole.UserRole)
+            self.device_model.appendRow(it)
+        self.device_box.setModel(self.device_model)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100000)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 65536)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setRange(0.000001, 10.0)
+        self.lr_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        self.lr_d_spin = QDoubleSpinBox()  # GAN: the discriminator's own learning rate
+        self.lr_d_spin.setDecimals(6)
+        self.lr_d_spin.setRange(0.000001, 10.0)
+        self.lr_d_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        for w in (self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
+            w.setKeyboardTracking(False)
+            w.setMinimumWidth(96)
+        self.field_error = QLabel("")
+        self.field_error.setStyleSheet("color: #E0393E;")
+        self.field_error.setWordWrap(True)
+        self.field_error.hide()
+
+        settings_box = QGroupBox("Training settings")
+        form = QFormLayout(settings_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Device", self.device_box)
+        form.addRow("Epochs", self.epochs_spin)
+        form.addRow("Batch size", self.batch_spin)
+        form.addRow("Learning rate", self.lr_spin)
+        form.addRow("D learning rate", self.lr_d_spin)
+        form.addRow(self.field_error)
+        self.settings_form = form
+
+        run_box = QGroupBox("Run")
+        rl = QVBoxLayout(run_box)
+        row1 = QHBoxLayout()
+        row1.addWidget(self.train_btn)
+        row1.addWidget(self.pause_btn)
+        row1.addWidget(self.stop_btn)
+        rl.addLayout(row1)
+        rl.addWidget(self.resume_ckpt_btn)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Ready")
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setMinimumHeight(24)
+        self.status_label = QLabel("Not started")
+        self.status_label.setWordWrap(True)
+        rl.addWidget(self.progress_bar)
+        rl.addWidget(self.status_label)
+
+        self.log_panel = LogPanel()
+        self.ckpt_list = QListWidget()
+        self.ckpt_list.setToolTip("Double-click a checkpoint to resume training from it")
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.addTab(self.log_panel, "Log")
+        self.bottom_tabs.addTab(self.ckpt_list, "Checkpoints")
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(run_box)
+        ll.addWidget(settings_box)
+        ll.addWidget(self.bottom_tabs, 1)
+        left.setMinimumWidth(300)
+
+        self.plots = TrainingPlots()
+        self.samples_view = SampleGrid()
+        self.samples_view.setMinimumWidth(300)
+        right = QSplitter(Qt.Orientation.Horizontal)
+        right.addWidget(self.plots)
+        right.addWidget(self.samples_view)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setSizes([640, 420])
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("trainSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 1070])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.splitter)
+        self._set_running(False)
+
+    def _wire(self) -> None:
+        self.train_btn.clicked.connect(lambda: self.start())
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.stop_btn.clicked.connect(self.stop)
+        self.resume_ckpt_btn.clicked.connect(self.resume_from_checkpoint_dialog)
+        self.ckpt_list.itemDoubleClicked.connect(self._ckpt_double_clicked)
+        self.samples_view.exportRequested.connect(self._export_gif)
+        self.epochs_spin.valueChanged.connect(lambda v: self._edit("train.epochs", int(v)))
+        self.batch_spin.valueChanged.connect(lambda v: self._edit("data.batch_size", int(v)))
+        self.lr_spin.valueChanged.connect(lambda v: self._edit(self._lr_path(), float(v)))
+        self.lr_d_spin.valueChanged.connect(lambda v: self._edit("train.gan.d_optimizer.lr", float(v)))
+        self.device_box.currentIndexChanged.connect(
+            lambda _i: self._edit("train.device", self.device_box.currentData(Qt.ItemDataRole.UserRole))
+        )
+        self.doc.fieldChanged.connect(lambda _p: self.sync_from_document())
+        self.doc.replaced.connect(self._document_replaced)
+        b = self.bridge
+        b.started.connect(self._on_started)
+        b.progress.connect(self._on_progress)
+        b.epochEnd.connect(self._on_epoch)
+        b.samples.connect(self._on_samples)
+        b.log.connect(self._on_log)
+        b.checkpoint.connect(self._on_checkpoint)
+        b.diagnostic.connect(self._on_diagnostic)
+        b.error.connect(self._on_error)
+        b.paused.connect(lambda _e: self._paused_changed(True))
+        b.resumed.connect(lambda _e: self._paused_changed(False))
+        b.finished.connect(self._on_finished)
+
+    # -- document <-> fields ---------------------------------------------------------------
+    def _is_gan(self) -> bool:
+        p = self.doc.project
+        return p is not None and p.train.task == "gan" and p.train.gan is not None
+
+    def _lr_path(self) -> str:
+        """The learning rate the main LR field edits: the optimizer's, or the generator's for a GAN."""
+        return "train.gan.g_optimizer.lr" if self._is_gan() else "train.optimizer.lr"
+
+    def _edit(self, path: str, value: Any) -> None:
+        if self._syncing or self.doc.project is None or value is None:
+            return
+        try:
+            self.doc.set_field(path, value)
+            self.field_error.hide()
+        except ValueError as exc:
+            self.field_error.setText(str(exc))
+            self.field_error.show()
+            self.sync_from_document()
+
+    _syncing = False
+
+    def sync_from_document(self) -> None:
+        p = self.doc.project
+        self._syncing = True
+        try:
+            has = p is not None
+            if has:
+                self.epochs_spin.setValue(p.train.epochs)
+                self.batch_spin.setValue(p.data.batch_size)
+                gan = self._is_gan()
+                self.lr_spin.setValue(p.train.gan.g_optimizer.lr if gan else p.train.optimizer.lr)
+                self.settings_form.setRowVisible(self.lr_d_spin, gan)
+                self.settings_form.labelForField(self.lr_spin).setText("G learning rate" if gan else "Learning rate")
+                if gan:
+                    self.lr_d_spin.setValue(p.train.gan.d_optimizer.lr)
+                dev = p.train.device
+                i = self.device_box.findData(dev, Qt.ItemDataRole.UserRole)
+                if i < 0:
+                    it = QStandardItem(dev)
+                    it.setData(dev, Qt.ItemDataRole.UserRole)
+                    self.device_model.appendRow(it)
+                    i = self.device_box.count() - 1
+                    self.set_devices(self.devices)
+                self.device_box.setCurrentIndex(i)
+        finally:
+            self._syncing = False
+        self._set_running(self.bridge.running)
+
+    def _document_replaced(self) -> None:
+        self.sync_from_document()
+        if not self.bridge.running:
+            self.reset_display()
+
+    def set_devices(self, found: dict[str, Any]) -> None:
+        """Enable only the devices this machine has (from :class:`DeviceProbe`)."""
+        self.devices = found
+        for row in range(self.device_model.rowCount()):
+            it = self.device_model.item(row)
+            d = str(it.data(Qt.ItemDataRole.UserRole))
+            base = d.split(":")[0]
+            ok = base in ("auto", "cpu") or bool(found.get(base))
+            if base == "cuda" and ":" in d:
+                ok = ok and int(d.split(":")[1]) < int(found.get("cuda_count", 0))
+            it.setEnabled(ok)
+            it.setToolTip("" if ok else f"{d} is not available on this machine")
+
+    # -- run control -----------------------------------------------------------------------
+    def _set_running(self, running: bool) -> None:
+        has = self.doc.project is not None
+        for w in (self.device_box, self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
+            w.setEnabled(has and not running)
+        self.train_btn.setEnabled(has and not running)
+        self.resume_ckpt_btn.setEnabled(has and not running)
+        self.pause_btn.setEnabled(running)
+        self.stop_btn.setEnabled(running)
+        if not running:
+            self.pause_btn.setText("Pause")
+
+    def new_run_dir(self) -> Path:
+        p = self.doc.project
+        stem = self.doc.path.stem if self.doc.path else (p.name if p else "run")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "run"
+        root = self.doc.path.parent / "runs" if self.doc.path else self.runs_root
+        base = root / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        d, k = base, 1
+        while d.exists():
+            k += 1
+            d = base.with_name(f"{base.name}-{k}")
+        d.mkdir(parents=True)
+        return d
+
+    def start(self, resume: str | None = None, *, max_steps: int | None = None, data_limit: int | None = None,
+              run_dir: str | None = None) -> bool:
+        """Start (or resume) training on a copy of the document. ``max_steps``/``data_limit`` are
+        one-off overrides (benchmarks, screenshots, tests) that do not edit the document."""
+        if self.doc.project is None or self.bridge.running:
+            return False
+        project = self.doc.project.copy_deep()
+        if max_steps is not None:
+            project.train.max_steps = int(max_steps)
+        if data_limit is not None:
+            project.data.limit = int(data_limit)
+        problems = self._check(project)
+        if problems:
+            for msg in problems:
+                self.log_panel.add(msg, "error")
+            self.prompts.error("The model has errors", "Training cannot start:\n\n" + "\n".join(problems[:10]))
+            return False
+        if run_dir is None:
+            ckdir = Path(resume).parent if resume else None
+            run_dir = str(ckdir.parent) if ckdir is not None and ckdir.name == "checkpoints" else str(self.new_run_dir())
+        self.reset_display(keep_checkpoints=resume is not None)
+        self._click_t = time.perf_counter()
+        self.progress_bar.setFormat("Starting…")
+        self.status_label.setText("Preparing data and model…")
+        self.log_panel.add(f"{'Resuming from ' + resume if resume else 'Training'} → {run_dir}")
+        try:
+            self.bridge.start(project, run_dir, resume=resume)
+        except Exception as exc:  # noqa: BLE001 - a runner that cannot start: tell, don't crash
+            self.log_panel.add(f"Could not start training: {exc}", "error")
+            self.prompts.error("Could not start training", str(exc))
+            self._set_running(False)
+            return False
+        self.run_dir = self.last_run_dir = run_dir
+        self._set_running(True)
+        self.runStarted.emit(run_dir)
+        return True
+
+    @staticmethod
+    def _check(project) -> list[str]:
+        try:
+            from engine.graph import analyze
+        except Exception:  # noqa: BLE001 - no compiler available: let the runner report
+            return []
+        out: list[str] = []
+        for gpath, g in project.graphs().items():
+            try:
+                res = analyze(g, gpath)
+            except Exception as exc:  # noqa: BLE001
+                out.append(f"{gpath}: {exc}")
+                continue
+            out += [f"{gpath}: {e}" for e in res.errors if getattr(e, "level", "error") == "error"]
+        return out
+
+    def toggle_pause(self) -> None:
+        if not self.bridge.running:
+            return
+        if self.bridge.paused_now:
+            self.bridge.resume()
+        else:
+            self.bridge.pause()
+        self.pause_btn.setEnabled(False)  # until the runner confirms
+
+    def stop(self) -> None:
+        if self.bridge.running:
+            self.bridge.stop()
+            self.stop_btn.setEnabled(False)
+            self.status_label.setText("Stopping…")
+
+    def resume_from_checkpoint_dialog(self) -> None:
+        start = ""
+        if self.last_run_dir:
+            start = str(Path(self.last_run_dir) / "checkpoints")
+        elif self.doc.path:
+            start = str(self.doc.path.parent / "runs")
+        path = self.prompts.checkpoint_path(start)
+        if path:
+            self.start(resume=path)
+
+    def _ckpt_double_clicked(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if path and not self.bridge.running:
+            self.start(resume=path)
+
+    def _export_gif(self, kind: str) -> None:
+        frames = self.samples_view.frames(kind)
+        if not frames:
+            return
+        start = str(Path(self.last_run_dir or self.runs_root) / f"{kind or 'samples'}.gif")
+        path = self.prompts.gif_path(start)
+        if not path:
+            return
+        try:
+            out = self.samples_view.export_gif(path, kind)
+            self.log_panel.add(f"Exported {len(frames)} frames to {out}")
+        except Exception as exc:  # noqa: BLE001
+            self.prompts.error("Export failed", f"Could not write the GIF: {exc}")
+
+    def reset_display(self, keep_checkpoints: bool = False) -> None:
+        self._pending_samples = []
+        self.plots.clear()
+        self.samples_view.clear()
+        if not keep_checkpoints:
+            self.ckpt_list.clear()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Ready")
+        self.status_label.setText("Not started")
+        self.last_error = None
+
+    # -- events ----------------------------------------------------------------------------
+    def _on_started(self, ev: Started) -> None:
+        self.total_epochs = ev.epochs
+        what = f"Started {ev.trainer} training on {ev.device}: {ev.epochs} epochs × {ev.steps_per_epoch} steps"
+        if ev.total_params:
+            what += f", {ev.total_params:,} parameters"
+        if ev.start_step:
+            what += f" (resumed at step {ev.start_step:,})"
+        self.log_panel.add(what)
+        self.status_label.setText(f"Training on {ev.device}")
+        self.progress_bar.setFormat(f"Epoch {ev.start_epoch + 1}/{ev.epochs}")
+
+    def _on_progress(self, events: list[Progress]) -> None:
+        self.plots.add_progress(events)
+        self.plots.refresh(stagger=True)
+        last = events[-1]
+        if self._click_t is not None and self.plots.points:
+            self.firstPoint.emit(time.perf_counter() - self._click_t)
+            self._click_t = None
+        frac = last.global_step / last.total_steps if last.total_steps else 0.0
+        self.progress_bar.setValue(int(1000 * min(1.0, frac)))
+        epochs = self.total_epochs or "?"
+        self.progress_bar.setFormat(
+            f"Epoch {last.epoch + 1}/{epochs} · step {last.global_step:,}/{last.total_steps:,} · "
+            f"{last.samples_per_sec:,.0f} samples/s · ETA {fmt_duration(last.eta_s)}"
+        )
+        loss = next((v for k, v in last.metrics.items() if k == "loss" or k.endswith("_loss")), None)
+        parts = [f"lr {last.lr:.2e}"]
+        if loss is not None:
+            parts.insert(0, f"loss {loss:.4f}")
+        self.status_label.setText("Training · " + " · ".join(parts))
+
+    def _on_epoch(self, ev: EpochEnd) -> None:
+        self.plots.add_epoch(ev)
+        self.plots.refresh(stagger=True)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in ev.metrics.items())
+        self.log_panel.add(f"Epoch {ev.epoch + 1} done in {ev.wall_s:.1f} s: {shown}")
+
+    def _on_samples(self, events: list[Samples]) -> None:
+        # drawn ~20 ms later, between bridge ticks: an epoch's end (plots, log, checkpoint) and its
+        # sample grid then land in different frames instead of one long one
+        if not self._pending_samples:
+            QTimer.singleShot(SAMPLES_DELAY_MS, self.drain_samples)
+        self._pending_samples.extend(events)
+
+    def drain_samples(self) -> None:
+        events, self._pending_samples = self._pending_samples, []
+        newest = {ev.kind: i for i, ev in enumerate(events)}
+        for i, ev in enumerate(events):  # all join the timeline; only the newest per kind is drawn
+            self.samples_view.add_samples(ev, show=newest[ev.kind] == i)
+
+    def _on_log(self, ev: Log) -> None:
+        self.log_panel.add(ev.message, ev.level, ev.t)
+
+    def _on_checkpoint(self, ev: CheckpointSaved) -> None:
+        name = Path(ev.path).name
+        text = f"{ev.kind:<8}  epoch {ev.epoch + 1}  step {ev.global_step:,}  {name}"
+        for i in range(self.ckpt_list.count()):  # "last"/"best" files are rewritten: one row each
+            if self.ckpt_list.item(i).data(Qt.ItemDataRole.UserRole) == ev.path:
+                self.ckpt_list.item(i).setText(text)
+                break
+        else:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, ev.path)
+            item.setToolTip(ev.path)
+            self.ckpt_list.addItem(item)
+
+    def _on_diagnostic(self, ev: Diagnostic) -> None:
+        level = ev.severity if ev.severity in ("info", "warning", "error") else "warning"
+        self.log_panel.add(f"{ev.message} — {ev.suggestion}" if ev.suggestion else ev.message, level, ev.t)
+
+    def _on_error(self, ev: Error) -> None:
+        self.last_error = ev
+        self.log_panel.add(ev.message, "error", ev.t)
+        self.bottom_tabs.setCurrentWidget(self.log_panel)
+        self.prompts.error("Training error", ev.message, ev.details)
+
+    def _paused_changed(self, paused: bool) -> None:
+        self.pause_btn.setText("Resume" if paused else "Pause")
+        self.pause_btn.setEnabled(True)
+        self.status_label.setText("Paused" if paused else "Training")
+        self.log_panel.add("Paused" if paused else "Resumed")
+
+    def _on_finished(self, ev: Finished) -> None:
+        self.last_finished = ev
+        self.plots.refresh()  # draw whatever the staggered refresh still owed
+        self.drain_samples()
+        self.run_dir = None
+        self._set_running(False)
+        words = {"completed": "Finished", "stopped": "Stopped", "early_stopped": "Stopped early",
+                 "failed": "Failed"}.get(ev.status, ev.status)
+        if ev.status == "completed":
+            self.progress_bar.setValue(1000)
+        final = ", ".join(f"{k} {v:.4g}" for k, v in ev.final.items())
+        msg = f"{words} after {ev.epochs_run} epochs, {ev.global_step:,} steps, {fmt_duration(ev.wall_s)}"
+        self.progress_bar.setFormat(f"{words} · step {ev.global_step:,} · {fmt_duration(ev.wall_s)}")
+        self.status_label.setText(msg + (f" — {final}" if final else ""))
+        self.log_panel.add(msg + (f": {final}" if final else ""), "error" if ev.status == "failed" else "info")
+        for kind, path in ev.checkpoints.items():
+            self._on_checkpoint(CheckpointSaved(path=path, epoch=max(0, ev.epochs_run - 1),
+                                                global_step=ev.global_step, kind=kind))
+        self.runFinished.emit(ev)

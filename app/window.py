@@ -1,0 +1,356 @@
+"""The main window: menus and shortcuts, the project panel, the Train view, files, autosave/recovery."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
+
+from engine.project import ProjectError, parse_project
+from engine.templates import list_templates, load_template
+from widgets.qt_compat import install_none_guard
+
+from . import settings as st
+from .autosave import Session, discard
+from .bridge import RunnerBridge
+from .document import DocumentController
+from .project_panel import ProjectPanel
+from .prompts import Prompts
+from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
+
+log = logging.getLogger("layerlab.studio")
+DEFAULT_TEMPLATE = "cnn"
+
+
+class MainWindow(QMainWindow):
+    """One studio window. ``prompts``/``bridge``/``session`` are injectable (tests, benchmarks)."""
+
+    recoveryOffered = Signal(int)  # how many autosaves were offered
+
+    def __init__(
+        self,
+        *,
+        prompts: Prompts | None = None,
+        bridge: RunnerBridge | None = None,
+        session: Session | None = None,
+        autosave_s: int | None = None,
+        probe_devices: bool = True,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        install_none_guard()  # idempotent; see widgets/qt_compat.py
+        self.setObjectName("LayerLabMainWindow")
+        self.data_dir = st.data_dir()
+        self.prompts = prompts or Prompts(self)
+        if self.prompts.parent is None:
+            self.prompts.parent = self
+        self.doc = DocumentController(self)
+        self.bridge = bridge or RunnerBridge(self)
+        if self.bridge.parent() is None:
+            self.bridge.setParent(self)
+        self.session = session or Session(self.data_dir)
+        self.session.begin()
+        self._closed = False
+
+        self.train_view = TrainView(self.doc, self.bridge, self.prompts, self.data_dir / "runs")
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.train_view, "Train")
+        self.setCentralWidget(self.tabs)
+        self.project_panel = ProjectPanel()
+        self.project_dock = QDockWidget("Project", self)
+        self.project_dock.setObjectName("projectDock")
+        self.project_dock.setWidget(self.project_panel)
+        self.project_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                      | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.project_dock)
+        self.resizeDocks([self.project_dock], [300], Qt.Orientation.Horizontal)
+
+        self._make_actions()
+        self._make_menus()
+        self.doc.dirtyChanged.connect(self.setWindowModified)
+        self.doc.dirtyChanged.connect(lambda _d: self._update_title())
+        self.doc.pathChanged.connect(lambda _p: self._update_title())
+        self.doc.replaced.connect(self._on_replaced)
+        self.bridge.runningChanged.connect(self._running_changed)
+        self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
+        self.bridge.resumed.connect(lambda _e: self.act_pause.setText("&Pause"))
+
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave_now)
+        secs = st.autosave_seconds() if autosave_s is None else autosave_s
+        if secs > 0:
+            self.autosave_timer.start(secs * 1000)
+
+        self.resize(1400, 900)
+        self._restore_layout()
+        self._update_title()
+        self._running_changed(False)
+        if probe_devices:
+            warm = THREAD_RUNNER_WARM if self.bridge.mode == "thread" else ()
+            self.probe = DeviceProbe(self, warm=warm)
+            self.probe.done.connect(self.train_view.set_devices)
+            self.probe.start()
+
+    # -- actions & menus -------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut: Any = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(lambda _checked=False: slot())
+        self.addAction(a)
+        return a
+
+    def _make_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new = self._action("&New from template…", self.new_project, K.New, "Create a project from a template")
+        self.act_open = self._action("&Open…", self.open_dialog, K.Open, "Open a project file")
+        self.act_save = self._action("&Save", self.save, K.Save, "Save the project")
+        self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs, "Save the project under a new name")
+        self.act_quit = self._action("&Quit", self.close, K.Quit, "Quit LayerLab")
+        self.act_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence(K.Undo))
+        self.act_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        redo_keys = QKeySequence.keyBindings(K.Redo)
+        if QKeySequence("Ctrl+Shift+Z") not in redo_keys:
+            redo_keys.append(QKeySequence("Ctrl+Shift+Z"))
+        self.act_redo.setShortcuts(redo_keys)
+        self.act_train = self._action("&Train", lambda: self.train_view.start(), "F5", "Start training")
+        self.act_pause = self._action("&Pause", self.train_view.toggle_pause, "F6", "Pause or resume training")
+        self.act_stop = self._action("&Stop", self.train_view.stop, "Shift+F5", "Stop training")
+        self.act_resume_ckpt = self._action("Resume from &checkpoint…", self.train_view.resume_from_checkpoint_dialog)
+
+    def _make_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(self.act_new)
+        f.addAction(self.act_open)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addMenu(self.recent_menu)
+        f.addSeparator()
+        f.addAction(self.act_save)
+        f.addAction(self.act_save_as)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        e = mb.addMenu("&Edit")
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
+        t = mb.addMenu("&Train")
+        for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
+            t.addAction(a)
+        v = mb.addMenu("&View")
+        v.addAction(self.project_dock.toggleViewAction())
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = st.recent_files()
+        for path in files:
+            a = self.recent_menu.addAction(Path(path).name)
+            a.setToolTip(path)
+            a.setStatusTip(path)
+            a.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not files:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        s = st.settings()
+        s.setValue("recent/files", [])
+        s.sync()
+
+    def _running_changed(self, running: bool) -> None:
+        has = self.doc.project is not None
+        self.act_train.setEnabled(has and not running)
+        self.act_resume_ckpt.setEnabled(has and not running)
+        self.act_pause.setEnabled(running)
+        self.act_stop.setEnabled(running)
+        for a in (self.act_new, self.act_open):
+            a.setEnabled(not running)
+        self.recent_menu.setEnabled(not running)
+        if not running:
+            self.act_pause.setText("&Pause")
+
+    def _update_title(self) -> None:
+        name = self.doc.display_name() if self.doc.project else "no project"
+        self.setWindowTitle(f"{name}[*] — LayerLab Studio")
+        self.setWindowModified(self.doc.dirty)
+
+    def _on_replaced(self) -> None:
+        self.project_panel.set_project(self.doc.project)
+        self._running_changed(self.bridge.running)
+
+    # -- files -----------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled."""
+        if not self.doc.dirty:
+            return True
+        answer = self.prompts.ask_save_changes(self.doc.display_name())
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def _busy(self) -> bool:
+        if self.bridge.running:
+            self.prompts.error("Training is running", "Stop training before opening another project.")
+            return True
+        return False
+
+    def new_project(self, template: str | None = None) -> bool:
+        if self._busy() or not self.maybe_save():
+            return False
+        name = template or self.prompts.choose_template()
+        if not name:
+            return False
+        try:
+            project = load_template(name)
+        except ProjectError as exc:
+            self.prompts.project_problems(f"Template {name}", [str(p) for p in exc.problems])
+            return False
+        self.doc.replace(project, None)
+        self.session.clear_autosave()
+        return True
+
+    def open_dialog(self) -> bool:
+        if self._busy() or not self.maybe_save():
+            return False
+        start = str(self.doc.path.parent) if self.doc.path else str(Path.home())
+        path = self.prompts.open_project_path(start)
+        return self.open_path(path, ask=False) if path else False
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        if ask and (self._busy() or not self.maybe_save()):
+            return False
+        try:
+            self.doc.open(path)
+        except ProjectError as exc:
+            self.prompts.project_problems(str(path), [str(p) for p in exc.problems])
+            if not Path(path).exists():
+                st.remove_recent_file(str(Path(path).resolve()))
+            return False
+        st.add_recent_file(str(path))
+        self.session.clear_autosave()
+        return True
+
+    def save(self) -> bool:
+        if self.doc.project is None:
+            return False
+        if self.doc.path is None:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        if self.doc.project is None:
+            return False
+        if self.doc.path is not None:
+            start = str(self.doc.path)
+        else:
+            stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.doc.project.name).strip("-")
+            start = str(Path.home() / f"{stem or 'project'}.json")
+        path = self.prompts.save_project_path(start)
+        return self._save_to(Path(path)) if path else False
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            saved = self.doc.save(path)
+        except OSError as exc:
+            self.prompts.error("Could not save", f"The project could not be written to {path}: {exc.strerror or exc}")
+            return False
+        st.add_recent_file(str(saved))
+        self.session.clear_autosave()
+        self.statusBar().showMessage(f"Saved {saved}", 4000)
+        return True
+
+    # -- autosave / recovery ---------------------------------------------------------------
+    def autosave_now(self) -> Path | None:
+        if self.doc.project is None or not self.doc.dirty:
+            return None
+        try:
+            return self.session.write_autosave(self.doc.project.to_dict(), str(self.doc.path) if self.doc.path else None)
+        except OSError as exc:
+            log.warning("autosave failed: %s", exc)
+            return None
+
+    def check_recovery(self) -> bool:
+        """Offer each autosave left by a crashed session; True if one was restored."""
+        recs = self.session.find_recoverable()
+        self.recoveryOffered.emit(len(recs))
+        for rec in recs:
+            if self.prompts.ask_restore(rec):
+                try:
+                    project = parse_project(rec.document, f"autosave of {rec.name}")
+                except ProjectError as exc:
+                    self.prompts.project_problems(str(rec.autosave), [str(p) for p in exc.problems])
+                    discard(rec.marker, rec.autosave)
+                    continue
+                self.doc.replace(project, rec.project_path, dirty=True)
+                discard(rec.marker, rec.autosave)
+                self.autosave_now()
+                return True
+            discard(rec.marker, rec.autosave)
+        return False
+
+    # -- start-up helpers ------------------------------------------------------------------
+    def open_initial(self, path: str | None) -> None:
+        """The project from the command line, else a fresh one from the default template."""
+        if path and self.open_path(path, ask=False):
+            return
+        names = [t.name for t in list_templates()]
+        if names:
+            self.new_project(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0])
+
+    # -- layout ----------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        s = st.settings()
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        split = s.value("window/trainSplitter")
+        if isinstance(split, QByteArray) and not split.isEmpty():
+            self.train_view.splitter.restoreState(split)
+
+    def save_layout(self) -> None:
+        s = st.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/trainSplitter", self.train_view.splitter.saveState())
+        s.sync()
+
+    def closeEvent(self, ev: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if self._closed:
+            ev.accept()
+            return
+        if self.bridge.running and not self.prompts.ask_yes_no(
+            "Training is running", "Stop training and close LayerLab? The last checkpoint is kept."
+        ):
+            ev.ignore()
+            return
+        if not self.maybe_save():
+            ev.ignore()
+            return
+        self.shutdown()
+        ev.accept()
+
+    def shutdown(self) -> None:
+        """Clean exit: stop training, remember the layout, remove the session marker and autosave."""
+        if self._closed:
+            return
+        self._closed = True
+        self.autosave_timer.stop()
+        self.bridge.shutdown()
+        self.save_layout()
+        self.session.end()

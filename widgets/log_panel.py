@@ -1,0 +1,36 @@
+"""A read-only log view, one line per message, coloured by level, bounded in length."""
+
+from __future__ import annotations
+
+import html
+import time
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+LEVEL_COLORS = {"debug": "#8a8a8a", "info": None, "warning": "#D98E04", "error": "#E0393E"}
+
+
+class LogPanel(QPlainTextEdit):
+    def __init__(self, parent: QWidget | None = None, max_lines: int = 5000):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(max_lines)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        f = QFont("monospace")
+        f.setStyleHint(QFont.StyleHint.Monospace)
+        f.setPointSizeF(max(8.0, self.font().pointSizeF() - 0.5))
+        self.setFont(f)
+        self.counts: dict[str, int] = {}
+
+    def add(self, message: str, level: str = "info", t: float | None = None) -> None:
+        level = level if level in LEVEL_COLORS else "info"
+        self.counts[level] = self.counts.get(level, 0) + 1
+        stamp = time.strftime("%H:%M:%S", time.localtime(t if t is not None else time.time()))
+        text = html.escape(message).replace("\n", "<br>")
+        color = LEVEL_COLORS[level]
+        tag = "" if level == "info" else f"{level.upper()}: "
+        body = f"{tag}{text}"
+        if color:
+            body = f'<span style="color:{color}">{body}</span>'
+        self.appendHtml(f'<span style="color:#888">{stamp}</span> {body}')

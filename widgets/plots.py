@@ -1,0 +1,221 @@
+"""Live training plots (pyqtgraph): loss per step, loss per epoch, metrics, learning rate.
+
+Curves are created once (the first time a metric name shows up) and then only updated with
+``setData``; every series is a bounded :class:`DecimatingSeries`, and plots downsample (peak mode)
+and clip to view, so a 100k-step run stays as cheap to draw as a 1k-step one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from engine.train.events import EpochEnd, Progress
+
+from .series import DecimatingSeries
+
+PALETTE = ("#4C9BE8", "#F28E2B", "#59A14F", "#E15759", "#B07AA1", "#76B7B2", "#EDC948", "#FF9DA7")
+STEP_CAP = 4096
+STAGGER_MS = 40
+# what the Metrics plot shows by default: classifier accuracy, regression error, GAN D(x)/D(G(z)), VAE terms
+HEADLINE_METRICS = ("val_accuracy", "val_mae", "val_r2", "d_x", "d_gz", "recon", "kl", "val_recon", "val_kl")
+EPOCH_CAP = 2048
+
+
+def _is_loss(key: str) -> bool:
+    return key == "loss" or key.endswith("_loss")
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+class _Panel:
+    """One plot with named curves, each backed by a bounded series."""
+
+    def __init__(self, plot: pg.PlotItem, cap: int, symbols: bool = False):
+        self.plot = plot
+        self.cap = cap
+        self.symbols = symbols
+        self.series: dict[str, DecimatingSeries] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.dirty: set[str] = set()
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        bg = pg.mkColor(pg.getConfigOption("background"))
+        bg.setAlpha(210)  # a legend box that stays readable over the curves
+        self.legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(bg))
+
+    def curve(self, name: str, symbols: bool | None = None) -> pg.PlotDataItem:
+        c = self.curves.get(name)
+        if c is None:
+            color = PALETTE[len(self.curves) % len(PALETTE)]
+            sym = self.symbols if symbols is None else symbols
+            kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if sym else {}
+            c = self.plot.plot([], [], name=name, pen=pg.mkPen(color, width=1.6), **kw)
+            self.curves[name] = c
+            self.series[name] = DecimatingSeries(self.cap)
+        return c
+
+    def add(self, name: str, x: float, y: float, symbols: bool | None = None) -> None:
+        if not _finite(y):
+            return
+        self.curve(name, symbols)
+        self.series[name].append(x, float(y))
+        self.dirty.add(name)
+
+    def flush(self) -> None:
+        for name in self.dirty:
+            s = self.series[name]
+            self.curves[name].setData(s.x, s.y)
+        self.dirty.clear()
+
+    def clear(self) -> None:
+        for name, s in self.series.items():
+            s.clear()
+            self.curves[name].setData([], [])
+        self.dirty.clear()
+
+
+class TrainingPlots(QWidget):
+    """Four live plots fed with runner events: ``add_progress`` / ``add_epoch`` then ``refresh``."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(4, 4, 4, 4)
+        self.view.ci.setSpacing(6)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+        p_step = self.view.addPlot(row=0, col=0, title="Loss per step")
+        p_epoch = self.view.addPlot(row=0, col=1, title="Loss per epoch")
+        p_metric = self.view.addPlot(row=1, col=0, title="Metrics")
+        p_lr = self.view.addPlot(row=1, col=1, title="Learning rate")
+        for p, xl in ((p_step, "step"), (p_epoch, "epoch"), (p_metric, "step"), (p_lr, "step")):
+            p.setLabel("bottom", xl)
+            p.titleLabel.item.setDefaultTextColor(self.palette().windowText().color())
+        self.step_panel = _Panel(p_step, STEP_CAP)
+        self.epoch_panel = _Panel(p_epoch, EPOCH_CAP, symbols=True)
+        self.metric_panel = _Panel(p_metric, STEP_CAP)
+        self.lr_panel = _Panel(p_lr, STEP_CAP)
+        self.points = 0  # Progress points plotted so far (for "first point" measurements)
+        self.panels = (self.step_panel, self.epoch_panel, self.metric_panel, self.lr_panel)
+        p_lr.setLogMode(y=True)
+        self._next = 0
+        self._stagger = QTimer(self)
+        self._stagger.setInterval(STAGGER_MS)
+        self._stagger.timeout.connect(self._flush_one)
+        self.metric_filter: str = "auto"  # "auto" | "all" | a metric name
+        self._shown_metrics: dict[str, bool] = {}
+        self.metric_box = QComboBox()
+        self.metric_box.setToolTip("Which metrics the Metrics plot shows")
+        self.metric_box.addItem("headline metrics", "auto")
+        self.metric_box.addItem("all metrics", "all")
+        self.metric_box.currentIndexChanged.connect(lambda _i: self.set_metric_filter(self.metric_box.currentData()))
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 0, 4, 0)
+        bar.addStretch(1)
+        bar.addWidget(QLabel("Metrics plot:"))
+        bar.addWidget(self.metric_box)
+        lay.insertLayout(0, bar)
+
+    # -- feeding ---------------------------------------------------------------------------
+    def add_progress(self, events: Iterable[Progress]) -> None:
+        for ev in events:
+            x = float(ev.global_step)
+            for k, v in ev.metrics.items():
+                (self.step_panel if _is_loss(k) else self.metric_panel).add(k, x, v)
+            self.lr_panel.add("lr", x, ev.lr)
+            self.points += 1
+
+    def add_epoch(self, ev: EpochEnd) -> None:
+        e = float(ev.epoch + 1)
+        for k, v in ev.metrics.items():
+            if _is_loss(k):
+                self.epoch_panel.add(k, e, v)
+            else:
+                self.metric_panel.add(k, float(ev.global_step), v, symbols=True)  # one point per epoch
+
+    def refresh(self, stagger: bool = False) -> None:
+        """Push changed series to their curves.
+
+        ``stagger=True`` (live training) redraws at most one plot per ``STAGGER_MS`` tick, so each
+        repaint covers a quarter of the area and no single frame pays for all four plots.
+        """
+        new_metric = any(n not in self._shown_metrics for n in self.metric_panel.curves)
+        if new_metric:
+            self._apply_metric_filter()
+        if not stagger:
+            self._stagger.stop()
+            for p in self.panels:
+                p.flush()
+            return
+        if not self._stagger.isActive():
+            self._flush_one()
+            self._stagger.start()
+
+    def _flush_one(self) -> None:
+        for p in self.panels[self._next:] + self.panels[: self._next]:
+            self._next = (self.panels.index(p) + 1) % len(self.panels)
+            if p.dirty:
+                p.flush()
+                return
+        self._stagger.stop()  # nothing left to draw
+
+    def metric_names(self) -> list[str]:
+        return list(self.metric_panel.curves)
+
+    def set_metric_filter(self, choice: str) -> None:
+        """Which metrics the Metrics plot shows: "auto" (the headline ones), "all", or one name."""
+        self.metric_filter = choice
+        self._apply_metric_filter()
+
+    def visible_metrics(self) -> list[str]:
+        names = self.metric_names()
+        if self.metric_filter == "all":
+            return names
+        if self.metric_filter != "auto":
+            return [n for n in names if n == self.metric_filter] or names
+        headline = [n for n in names if n in HEADLINE_METRICS]
+        step_level = [n for n in names if not n.startswith("val_") and not n.startswith("train_")]
+        return headline or step_level or names[:2]
+
+    def _apply_metric_filter(self) -> None:
+        for name in self.metric_panel.curves:
+            if self.metric_box.findData(name) < 0:
+                self.metric_box.addItem(name, name)
+        show = set(self.visible_metrics())
+        self._shown_metrics = {}
+        for name, c in self.metric_panel.curves.items():
+            vis = name in show
+            c.setVisible(vis)
+            self._shown_metrics[name] = vis
+            if self.metric_panel.legend is not None:
+                if vis and self.metric_panel.legend.getLabel(c) is None:
+                    self.metric_panel.legend.addItem(c, name)
+                elif not vis:
+                    self.metric_panel.legend.removeItem(c)
+
+    def clear(self) -> None:
+        self._stagger.stop()
+        for p in self.panels:
+            p.clear()
+        self.points = 0
+
+    def curve_data(self, panel: str, name: str):
+        """(x, y) arrays the named curve currently draws (for tests and screenshots)."""
+        p = {"step": self.step_panel, "epoch": self.epoch_panel, "metric": self.metric_panel, "lr": self.lr_panel}[panel]
+        c = p.curves.get(name)
+        return (None, None) if c is None else c.getData()
+
+
+__all__ = ["TrainingPlots"]
