@@ -141,9 +141,12 @@ class ThreadRunner(Runner):
 # process runner
 
 
-def _child_main(project: Any, run_dir: str, resume: str | None, overrides: dict | None, trainer: Any,
-                cmd_q: Any, evt_q: Any, parent_pid: int, threads: int) -> None:
-    """Entry point of the spawned child: watchdog, command listener, then the loop."""
+def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, threads: int) -> None:
+    """Entry point of the spawned child: watchdog, command listener, then the loop.
+
+    ``job`` is ``(project, run_dir, resume, overrides, trainer)``; ``None`` means a pre-warmed child:
+    import the heavy modules now, then wait for the job on the command queue.
+    """
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -158,6 +161,18 @@ def _child_main(project: Any, run_dir: str, resume: str | None, overrides: dict 
     from ..project import Project
     from .loop import Control, TrainLoop
 
+    if job is None:  # pre-warmed: pay the imports before the user presses Train
+        for name in ("torchvision.transforms.v2", "torchmetrics", "engine.train.supervised", "engine.graph"):
+            with contextlib.suppress(Exception):
+                __import__(name)
+        try:
+            msg = cmd_q.get()
+        except (EOFError, OSError):
+            os._exit(3)
+        if not (isinstance(msg, tuple) and msg and msg[0] == "job"):
+            return  # closed before any job arrived
+        job = msg[1:]
+    project, run_dir, resume, overrides, trainer = job
     control = Control()
 
     def listen() -> None:
@@ -194,24 +209,47 @@ class ProcessRunner(Runner):
         self._evt_q: Any = None
         self._finished = False
         self._threads = threads
+        self._warm = False  # a pre-warmed child is waiting for its job
 
     def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
         from ..project import Project
-        from .device import default_threads
 
-        if self.running:
+        if self.running and not self._warm:
             raise RuntimeError("a training run is already in progress: stop it (and join) before starting another")
-        self._cleanup()
         if isinstance(project, Project):
             # validated already: marked so the child only type-checks it again
             project = _ValidatedProject(project.to_dict())
+        job = (project, str(run_dir), resume, overrides, trainer)
+        if self._warm and self._proc is not None and self._proc.is_alive():
+            self._warm = False
+            self._finished = False
+            self._cmd_q.put(("job", *job))
+            return
+        self._warm = False
+        self._cleanup()
+        self._spawn(job)
+
+    def prewarm(self) -> None:
+        """Spawn the child now and let it import torch & co., so ``start`` begins training at once.
+
+        The studio calls this after its window is shown; a later ``start`` hands the job to this child.
+        """
+        if self._proc is not None and self._proc.is_alive():
+            return
+        self._cleanup()
+        self._spawn(None)
+        self._warm = True
+
+    def _spawn(self, job: tuple | None) -> None:
+        from .device import default_threads
+
         self._cmd_q = self._ctx.Queue()
         self._evt_q = self._ctx.Queue()
         self._finished = False
         threads = self._threads or default_threads()
         self._proc = self._ctx.Process(
             target=_child_main, name="layerlab-train",
-            args=(project, str(run_dir), resume, overrides, trainer, self._cmd_q, self._evt_q, os.getpid(), threads),
+            args=(job, self._cmd_q, self._evt_q, os.getpid(), threads),
             daemon=True,
         )
         self._proc.start()
@@ -247,7 +285,7 @@ class ProcessRunner(Runner):
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.is_alive() and not self._finished
+        return self._proc is not None and self._proc.is_alive() and not self._finished and not self._warm
 
     def join(self, timeout=None):
         """Wait for the child to exit (draining events stays the caller's job)."""
@@ -277,6 +315,11 @@ class ProcessRunner(Runner):
 
     def close(self) -> None:
         """Stop the run (cooperatively, then by force) and release the child and its queues."""
+        if self._warm and self._proc is not None and self._proc.is_alive():
+            with contextlib.suppress(Exception):
+                self._cmd_q.put(None)  # no job will come
+            self._proc.join(5.0)
+            self._warm = False
         if self._proc is not None and self._proc.is_alive():
             with contextlib.suppress(Exception):
                 self._cmd_q.put("stop")
