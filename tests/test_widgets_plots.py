@@ -129,3 +129,19 @@ def test_staggered_refresh_draws_one_plot_per_tick_then_all(qtbot):
     qtbot.waitUntil(lambda: not any(p.dirty for p in w.panels), timeout=2000)
     assert list(w.curve_data("metric", "acc")[1]) == [0.5]
     assert list(w.curve_data("lr", "lr")[0]) == [1.0]
+
+
+def test_log_panel_hides_debug_lines_by_default(qtbot):
+    from widgets.log_panel import LogPanel
+
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    panel.add("TensorBoard export skipped", "debug")
+    panel.add("Epoch 1 done", "info")
+    text = panel.toPlainText()
+    assert "Epoch 1 done" in text and "TensorBoard" not in text
+    assert panel.counts == {"debug": 1, "info": 1}
+    verbose = LogPanel(show_debug=True)
+    qtbot.addWidget(verbose)
+    verbose.add("TensorBoard export skipped", "debug")
+    assert "TensorBoard" in verbose.toPlainText()

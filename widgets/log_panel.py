@@ -12,8 +12,9 @@ LEVEL_COLORS = {"debug": "#8a8a8a", "info": None, "warning": "#D98E04", "error":
 
 
 class LogPanel(QPlainTextEdit):
-    def __init__(self, parent: QWidget | None = None, max_lines: int = 5000):
+    def __init__(self, parent: QWidget | None = None, max_lines: int = 5000, show_debug: bool = False):
         super().__init__(parent)
+        self.show_debug = show_debug  # debug lines (e.g. "TensorBoard export skipped") are counted, not shown
         self.setReadOnly(True)
         self.setMaximumBlockCount(max_lines)
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -26,6 +27,8 @@ class LogPanel(QPlainTextEdit):
     def add(self, message: str, level: str = "info", t: float | None = None) -> None:
         level = level if level in LEVEL_COLORS else "info"
         self.counts[level] = self.counts.get(level, 0) + 1
+        if level == "debug" and not self.show_debug:
+            return
         stamp = time.strftime("%H:%M:%S", time.localtime(t if t is not None else time.time()))
         text = html.escape(message).replace("\n", "<br>")
         color = LEVEL_COLORS[level]
