@@ -19,13 +19,25 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors -> exit 2 with a one-line hint
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+    def error(self, message: str):  # usage errors -> exit 2 with one line (no usage dump)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
+
+
+class OutputError(Exception):
+    """An output path (``--report``, ``-o``) that cannot be written: bad input, exit 2."""
+
+
+def check_output_file(path: str | None, flag: str) -> None:
+    """Fail fast (before any work) on an output file path that cannot be written."""
+    from .fsutil import output_file_problem
+
+    problem = output_file_problem(path) if path else None
+    if problem:
+        raise OutputError(f"{flag}: {problem}")
 
 
 def write_report(path: str | None, report: dict[str, Any]) -> None:
@@ -33,7 +45,11 @@ def write_report(path: str | None, report: dict[str, Any]) -> None:
         return
     from .fsutil import atomic_write_text
 
-    atomic_write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
+    check_output_file(path, "--report")
+    try:
+        atomic_write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
+    except OSError as exc:
+        raise OutputError(f"--report: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _json_default(o: Any):
@@ -66,6 +82,10 @@ def cmd_layers(args) -> int:
 
     specs = all_layers()
     if args.category:
+        known = sorted({s.category for s in specs})
+        if args.category not in known:
+            _err(f"unknown category {args.category!r} (known: {', '.join(known)})")
+            return EXIT_BAD_INPUT
         specs = [s for s in specs if s.category == args.category]
     if args.json:
         print(json.dumps([s.to_json() for s in specs], indent=2))
@@ -101,13 +121,20 @@ def cmd_new(args) -> int:
     from .templates import load_template
 
     out = Path(args.output)
+    if out.is_dir():
+        _err(f"-o: {out} is a folder; give a file name such as {out / 'project.json'}")
+        return EXIT_BAD_INPUT
     if out.exists() and not args.force:
         _err(f"{out} exists (use --force to overwrite)")
         return EXIT_BAD_INPUT
+    check_output_file(str(out), "-o")
     project = load_template(args.template)
     if args.name:
         project.name = args.name
-    save_project(project, out)
+    try:
+        save_project(project, out)
+    except OSError as exc:
+        raise OutputError(f"-o: cannot write {out}: {exc.strerror or exc}") from None
     print(f"created {out} from template {args.template!r}")
     return EXIT_OK
 
@@ -117,6 +144,11 @@ def cmd_check(args) -> int:
     from .project import load_project
 
     project = load_project(args.file)
+    check_output_file(args.report, "--report")
+    from .fsutil import same_file
+
+    if args.report and same_file(args.report, args.file):
+        raise OutputError(f"--report: {args.report} is the project file; writing the report there would overwrite it")
     graphs = {}
     ok = True
     errors: list[dict[str, Any]] = []
@@ -238,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProjectError as exc:
         _print_problems(exc)
         return EXIT_BAD_INPUT
-    except DatasetError as exc:
+    except (DatasetError, OutputError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

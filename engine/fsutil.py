@@ -44,3 +44,38 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO], None]) -> 
     """``writer(fh)`` writes into the temp file (e.g. ``lambda f: torch.save(obj, f)``)."""
     with atomic_open(path, "wb") as fh:
         writer(fh)
+
+
+def output_file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written as a file (a folder, a file where a folder is needed, no
+    permission), or None. Checked before long work so bad output paths fail fast as bad input."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{p} is a folder; give a file name such as {p / 'report.json'}"
+    parent = next((q for q in [p.parent, *p.parent.parents] if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{parent} is not a folder"
+    if parent is not None and not os.access(parent, os.W_OK):
+        return f"cannot write into {parent} (permission denied)"
+    return None
+
+
+def output_dir_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be used as an output folder, or None."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        return f"{p} exists and is not a folder"
+    parent = next((q for q in [p, *p.parents] if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{parent} is not a folder"
+    if parent is not None and not os.access(parent, os.W_OK):
+        return f"cannot write into {parent} (permission denied)"
+    return None
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name the same existing file (so writing one would clobber the other)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -378,13 +378,15 @@ def loads_project(text: str, source: str | None = None) -> Project:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProjectError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", source) from None
+    except RecursionError:
+        raise ProjectError("not a LayerLab project: the JSON is nested too deeply", source) from None
     return parse_project(raw, source)
 
 
 def load_project(path: str | os.PathLike) -> Project:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors add one) is fine
     except FileNotFoundError:
         raise ProjectError("file not found", str(path)) from None
     except IsADirectoryError:

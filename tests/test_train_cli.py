@@ -70,14 +70,16 @@ def test_bad_file_exits_2_without_traceback(tmp_path, capsys):
 
 def test_bad_options_and_graph_exit_2(tmp_path, capsys):
     f = write_project(tmp_path / "p.json")
-    assert cli(f, "--out", str(tmp_path / "o1"), "--epochs", "0") == 2
+    with pytest.raises(SystemExit) as ei:  # rejected by argparse, before anything is loaded
+        cli(f, "--out", str(tmp_path / "o1"), "--epochs", "0")
+    assert ei.value.code == 2
     assert cli(f, "--out", str(tmp_path / "o2"), "--resume", str(tmp_path / "nope.pt")) == 2
     doc = json.loads((tmp_path / "p.json").read_text())
     doc["model"]["nodes"][2]["params"]["out_features"] = 3  # 3 outputs for 10 classes
     (tmp_path / "q.json").write_text(json.dumps(doc))
     assert cli(str(tmp_path / "q.json"), "--out", str(tmp_path / "o3")) == 2
     err = capsys.readouterr().err
-    assert "train.epochs" in err and "Traceback" not in err
+    assert "--epochs: must be >= 1" in err and "Traceback" not in err
 
 
 def test_training_failure_exits_1(tmp_path, capsys):

@@ -119,16 +119,22 @@ def _load_folder(path: str | None):
     return np.stack(xs), np.asarray(ys, dtype=np.int64), tuple(ds.classes)
 
 
+TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
+
+
 def _load_torchvision(name: str, path: str | None):
     import torchvision.datasets as tvd
 
+    if name not in TORCHVISION_DATASETS:  # an allowlist: the name comes from the document
+        raise DatasetError(f"torchvision:{name}: not supported (supported: "
+                           f"{', '.join('torchvision:' + n for n in TORCHVISION_DATASETS)})")
     cls = getattr(tvd, name, None)
     if cls is None:
-        raise DatasetError(f"torchvision has no dataset {name!r}")
+        raise DatasetError(f"torchvision has no dataset {name!r} in this version")
     root = _need_path(path, f"torchvision:{name}")
     try:
         ds = cls(str(root), train=True, download=False)
-    except RuntimeError as exc:
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise DatasetError(f"torchvision:{name}: {exc} (put the files under {root}; nothing is downloaded)") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     x = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)

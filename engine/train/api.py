@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import re
 import signal
 import sys
@@ -134,19 +136,43 @@ def train_project(project: Any, out_dir: str | Path, *, resume: str | None = Non
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``layerlab train``."""
+    p.epilog = ("Progress goes to stderr: a bar per epoch on a terminal, one line per epoch otherwise (CI logs, "
+                "pipes). Writes model.pt, project.json, history.csv and checkpoints/{last,best}.pt under --out. "
+                "Exit codes: 0 finished, 2 bad input (project, option, checkpoint, device), 1 failure while "
+                "training (NaN loss, out of memory, crash), 130 stopped with Ctrl+C (checkpoints/last.pt resumes).")
     p.add_argument("project", metavar="FILE.json", help="the project file to train")
-    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--epochs", type=_positive_int, help="override train.epochs")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<project-name>-<timestamp>)")
     p.add_argument("--resume", metavar="CKPT", help="continue exactly from a checkpoint (e.g. DIR/checkpoints/last.pt)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (override train.device)")
     p.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 on CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (falls back if it fails)")
-    p.add_argument("--batch-size", type=int, help="override data.batch_size")
-    p.add_argument("--lr", type=float, help="override train.optimizer.lr")
-    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    p.add_argument("--batch-size", type=_positive_int, help="override data.batch_size")
+    p.add_argument("--lr", type=_positive_float, help="override train.optimizer.lr")
+    p.add_argument("--max-steps", type=_positive_int, help="stop after N optimizer steps")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--report", metavar="R.json", help="write a JSON report here")
     p.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return v
 
 
 def _overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -176,15 +202,21 @@ def _fmt_metrics(m: dict[str, float]) -> str:
 
 
 class CliProgress:
-    """Human progress on stderr: a tqdm bar per epoch, a line per epoch, warnings and errors."""
+    """Human progress on stderr: on a terminal a tqdm bar per epoch (loss, metric, LR, samples/s, ETA)
+    and a line per epoch; elsewhere (CI logs, pipes, files) only the line per epoch, with the last
+    samples/s and the ETA in it, so logs hold no carriage-return spam."""
 
-    def __init__(self, quiet: bool = False, stream: Any = None):
+    def __init__(self, quiet: bool = False, stream: Any = None, bar: bool | None = None):
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self.use_bar = _is_terminal(self.stream) if bar is None else bool(bar)
         self.bar: Any = None
         self.bar_epoch = -1
         self.epochs = 0
         self.spe = 0
+        self.started = False
+        self.rate: float | None = None
+        self.eta: float | None = None
 
     def _print(self, text: str) -> None:
         if self.bar is not None:
@@ -202,6 +234,8 @@ class CliProgress:
             self._close_bar()
             print(f"error: {ev.message}", file=self.stream, flush=True)
             return
+        if isinstance(ev, Started):
+            self.started = True
         if self.quiet:
             return
         if isinstance(ev, Started):
@@ -210,6 +244,9 @@ class CliProgress:
             self._print(f"training on {ev.device}: {ev.epochs} epochs x {ev.steps_per_epoch} steps, "
                         f"{ev.total_params:,} parameters{where}")
         elif isinstance(ev, Progress):
+            self.rate, self.eta = ev.samples_per_sec, ev.eta_s
+            if not self.use_bar:
+                return
             from tqdm import tqdm
 
             if self.bar is None or self.bar_epoch != ev.epoch:
@@ -223,8 +260,10 @@ class CliProgress:
             self.bar.set_postfix(post, refresh=True)
         elif isinstance(ev, EpochEnd):
             self._close_bar()
+            speed = f", {self.rate:,.0f} samples/s" if self.rate else ""
+            eta = f", ETA {_fmt_duration(self.eta)}" if self.eta is not None and ev.epoch + 1 < self.epochs else ""
             self._print(f"epoch {ev.epoch + 1}/{self.epochs}  {_fmt_metrics(ev.metrics)}  lr={ev.lr:.2e}  "
-                        f"({ev.wall_s:.1f}s)")
+                        f"({ev.wall_s:.1f}s{speed}{eta})")
         elif isinstance(ev, Log) and ev.level != "debug":
             self._print(f"{ev.level}: {ev.message}" if ev.level != "info" else ev.message)
         elif isinstance(ev, Diagnostic):
@@ -233,8 +272,48 @@ class CliProgress:
             pass
         elif isinstance(ev, Finished):
             self._close_bar()
+            if not self.started:  # failed while setting up: the error line already says it all
+                return
             best = f", best epoch {ev.best_epoch + 1}" if ev.best_epoch is not None else ""
             self._print(f"{ev.status} after {ev.epochs_run} epoch(s), {ev.global_step} steps in {ev.wall_s:.1f}s{best}")
+
+
+def _is_terminal(stream: Any) -> bool:
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        if not stream.isatty():
+            return False
+    except (AttributeError, ValueError, OSError):
+        return False
+    try:  # a pseudo-terminal with no size (some CI runners) would show an empty bar
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):
+        return True
+
+
+def _fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _check_output_paths(out: Path, report: str | None, inputs: tuple[str | None, ...] = ()) -> str | None:
+    """A problem with ``--out``/``--report`` found before training starts (None when fine)."""
+    from ..fsutil import output_dir_problem, output_file_problem, same_file
+
+    problem = output_dir_problem(out)
+    if problem:
+        return f"--out: {problem}"
+    if report and any(same_file(report, i) for i in inputs if i):
+        return f"--report: {report} is an input of this run; writing the report there would overwrite it"
+    problem = output_file_problem(report) if report else None
+    return f"--report: {problem}" if problem else None
 
 
 def run_train_cli(args: argparse.Namespace) -> int:
@@ -250,14 +329,19 @@ def run_train_cli(args: argparse.Namespace) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     if args.resume and not Path(args.resume).is_file():
-        print(f"error: --resume: {args.resume}: checkpoint file not found", file=sys.stderr)
+        what = "is a folder, not a checkpoint file" if Path(args.resume).is_dir() else "checkpoint file not found"
+        print(f"error: --resume: {args.resume}: {what}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else default_out_dir(project.name)
+    problem = _check_output_paths(out, args.report, (args.project, args.resume))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     control = Control()
     prev = None
     with_signal = True
     try:
-        prev = signal.signal(signal.SIGINT, lambda *_: control.put("stop"))
+        prev = signal.signal(signal.SIGINT, lambda *_: control.put_from_signal("stop"))
     except ValueError:  # not in the main thread
         with_signal = False
     try:

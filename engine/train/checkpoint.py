@@ -39,14 +39,14 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``: no code is unpickled)."""
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"{p}: is a folder, not a checkpoint file (e.g. {p / 'checkpoints' / 'last.pt'})")
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint file not found")
-    try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt, truncated or not a torch file
-        raise CheckpointError(f"{p}: not a readable LayerLab checkpoint ({type(exc).__name__}: {exc})") from None
+    data = _safe_load(p, map_location, "LayerLab checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: not a LayerLab checkpoint")
+        raise CheckpointError(f"{p}: not a LayerLab checkpoint (a plain weights file such as model.pt cannot resume "
+                              "training; use DIR/checkpoints/last.pt)")
     if int(data.get("version", 0)) > VERSION:
         raise CheckpointError(f"{p}: written by a newer LayerLab (checkpoint version {data.get('version')})")
     return data
@@ -55,12 +55,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, torch.Tensor]:
     """The weights of one module from a checkpoint (or from a plain ``model.pt`` state dict)."""
     p = Path(path)
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: file not found") from None
-    except Exception as exc:
-        raise CheckpointError(f"{p}: not a readable weights file ({type(exc).__name__}: {exc})") from None
+    if p.is_dir():
+        raise CheckpointError(f"{p}: is a folder, not a weights file")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: file not found")
+    data = _safe_load(p, "cpu", "weights file")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         models = data["trainer"].get("models", {})
         if name not in models:
@@ -69,3 +68,58 @@ def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, 
     if isinstance(data, dict) and name in data and isinstance(data[name], dict):
         return data[name]
     return data
+
+
+def _safe_load(p: Path, map_location: Any, what: str) -> Any:
+    """``torch.load(weights_only=True)`` with one plain line for every way a file can be unreadable."""
+    try:
+        return torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt, truncated, foreign, or holding objects weights_only refuses
+        raise CheckpointError(f"{p}: not a readable {what}: {_why_unreadable(p, exc)}") from None
+
+
+def _why_unreadable(p: Path, exc: BaseException) -> str:
+    text = str(exc)
+    try:
+        empty = p.stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        return "the file is empty"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, EOFError) or "truncated" in text.lower() or "central directory" in text.lower():
+        return "the file is truncated or corrupt"
+    if "GLOBAL" in text or "Unsupported global" in text:
+        return ("it holds Python objects other than tensors and plain values, which LayerLab refuses to "
+                "load (weights_only=True; no code from a file is ever run)")
+    return "the file is corrupt or not a PyTorch checkpoint"
+
+
+def state_mismatch(saved: dict[str, Any], modules: dict[str, Any]) -> str | None:
+    """One line describing how saved module state dicts differ from ``modules`` (None when they fit)."""
+    for name, module in modules.items():
+        if name not in saved:
+            return f"it has no {name!r} model (it has {', '.join(saved) or 'none'})"
+        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in saved[name].items() if hasattr(v, "shape")}
+        problems = []
+        missing = [k for k in want if k not in have]
+        extra = [k for k in have if k not in want]
+        if missing:
+            problems.append(f"this model has {_names(missing)} which the checkpoint lacks")
+        if extra:
+            problems.append(f"the checkpoint has {_names(extra)} which this model lacks")
+        for k, shape in want.items():
+            if k in have and have[k] != shape:
+                problems.append(f"{k} is {list(have[k])} in the checkpoint but {list(shape)} here")
+        if problems:
+            n = len(problems) - 2
+            more = f" (and {n} more difference{'s' if n > 1 else ''})" if n > 0 else ""
+            return "; ".join(problems[:2]) + more
+    return None
+
+
+def _names(keys: list[str], n: int = 3) -> str:
+    shown = ", ".join(keys[:n])
+    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")

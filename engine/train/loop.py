@@ -11,6 +11,7 @@ appending its on-device logs to a list, and a ``perf_counter`` read. Logs are su
 
 from __future__ import annotations
 
+import collections
 import math
 import queue
 import time
@@ -71,6 +72,7 @@ class Control:
 
     def __init__(self) -> None:
         self._q: queue.Queue[str] = queue.Queue()
+        self._from_signal: collections.deque[str] = collections.deque()  # lock-free: safe in a signal handler
         self.pending = False
 
     def put(self, cmd: str) -> None:
@@ -79,9 +81,17 @@ class Control:
         self._q.put(cmd)
         self.pending = True
 
+    def put_from_signal(self, cmd: str) -> None:
+        """``put`` for a signal handler (Ctrl+C): takes no lock, so it cannot deadlock with the loop
+        when the signal lands while the loop's own thread holds the queue's lock."""
+        self._from_signal.append(cmd)
+        self.pending = True
+
     def drain(self) -> list[str]:
         self.pending = False
         out = []
+        while self._from_signal:
+            out.append(self._from_signal.popleft())
         while True:
             try:
                 out.append(self._q.get_nowait())
@@ -89,11 +99,13 @@ class Control:
                 return out
 
     def wait(self, timeout: float) -> str | None:
+        if self._from_signal:
+            return self._from_signal.popleft()
         try:
             cmd = self._q.get(timeout=timeout)
         except queue.Empty:
-            return None
-        self.pending = not self._q.empty()
+            return self._from_signal.popleft() if self._from_signal else None
+        self.pending = not self._q.empty() or bool(self._from_signal)
         return cmd
 
 
@@ -304,13 +316,38 @@ class TrainLoop:
 
     def _load_resume(self, path: str) -> None:
         ck = load_checkpoint(path)
+        bad_state = (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError)
+        try:
+            self._check_resume_fits(ck, path)
+        except CheckpointError:
+            raise
+        except bad_state as exc:
+            raise CheckpointError(f"{path}: the checkpoint is malformed ({type(exc).__name__}: {str(exc)[:120]})") from None
         try:
             self.trainer.load_state_dict(ck["trainer"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: the checkpoint does not fit this project's model ({str(exc)[:300]})") from None
+        except bad_state as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path}: the checkpoint does not fit this project's model ({first})") from None
+        try:
+            self._restore_loop_state(ck, path)
+        except CheckpointError:
+            raise
+        except bad_state as exc:
+            raise CheckpointError(f"{path}: the checkpoint's training state is incomplete or malformed "
+                                  f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        self.log(f"resumed from {path} at epoch {self.start_epoch + 1}, step {self.global_step}")
+        if self.start_epoch >= self.project.train.epochs:
+            self.log(f"nothing left to train: the checkpoint has done {self.start_epoch} epoch(s) and train.epochs "
+                     f"is {self.project.train.epochs} (raise --epochs to continue)", "warning")
+
+    def _restore_loop_state(self, ck: dict[str, Any], path: str) -> None:
         self.batches.load_state_dict(ck["data"])
         self.start_epoch = int(ck["epoch"])
         self.start_step = int(ck["step_in_epoch"])
+        if not 0 <= self.start_step <= self.steps_per_epoch:
+            raise CheckpointError(f"{path}: the checkpoint stopped at step {self.start_step} of an epoch, but this "
+                                  f"project has {self.steps_per_epoch} steps per epoch (the data or batch size "
+                                  "changed); exact resume needs the same data settings")
         self.global_step = int(ck["global_step"])
         self.history = [dict(r) for r in ck.get("history", [])]
         partial = ck.get("partial")
@@ -329,7 +366,55 @@ class TrainLoop:
             if src_best.is_file():
                 self.checkpoint_paths["best"] = str(src_best)
         restore_rng(ck["rng"])
-        self.log(f"resumed from {path} at epoch {self.start_epoch + 1}, step {self.global_step}")
+
+    def _check_resume_fits(self, ck: dict[str, Any], path: str) -> None:
+        """Refuse, in one plain line, a checkpoint from another kind of run or another architecture."""
+        import json
+
+        try:
+            saved = json.loads(ck.get("project") or "{}")
+        except (TypeError, ValueError):
+            saved = {}
+        saved = saved if isinstance(saved, dict) else {}
+        name = saved.get("name") or "?"
+        st = saved.get("train") if isinstance(saved.get("train"), dict) else {}
+        t = self.project.train
+        task = st.get("task", "classification")
+        if saved and task != t.task:
+            raise CheckpointError(f"{path}: the checkpoint is from a {task} run (project {name!r}); this project "
+                                  f"trains {t.task}: start a new run without --resume")
+        opt = st.get("optimizer", {}).get("name") if isinstance(st.get("optimizer"), dict) else None
+        if opt and opt != t.optimizer.name:
+            raise CheckpointError(f"{path}: the checkpoint was trained with optimizer {opt!r} (project {name!r}); "
+                                  f"this project uses {t.optimizer.name!r}: resume needs the same optimizer")
+        models = ck.get("trainer", {}).get("models") if isinstance(ck.get("trainer"), dict) else None
+        if isinstance(models, dict):
+            from .checkpoint import state_mismatch
+
+            why = state_mismatch(models, self.trainer.modules())
+            if why:
+                raise CheckpointError(f"{path}: the checkpoint does not fit this project's model (it was saved from "
+                                      f"project {name!r}, a different architecture): {why}")
+        now_train = self.project.to_dict().get("train", {})
+        changed_t = sorted(f"train.{k}" for k in ("optimizer", "schedule", "loss", "l1", "grad_clip", "label_smoothing")
+                           if k in st and st.get(k) != now_train.get(k))
+        if changed_t:
+            verb = "differs" if len(changed_t) == 1 else "differ"
+            self.log(f"{', '.join(changed_t)} {verb} from the checkpoint's: the optimizer and schedule state saved "
+                     "in the checkpoint (learning rate included) are what training continues with", "warning")
+        horizon = [k for k in ("epochs", "max_steps") if st.get(k) != now_train.get(k)]
+        if t.schedule.name in ("cosine", "onecycle") and horizon and st:
+            self.log(f"train.{' and train.'.join(horizon)} changed since the checkpoint: the {t.schedule.name} "
+                     "schedule keeps the length it was given when the run started", "warning")
+        sd = saved.get("data") if isinstance(saved.get("data"), dict) else None
+        if sd is not None:
+            now = self.project.to_dict().get("data", {})
+            changed = sorted(k for k in set(sd) | set(now) if k != "num_workers" and sd.get(k) != now.get(k))
+            if changed:
+                self.log(f"the data settings differ from the checkpoint's ({', '.join('data.' + k for k in changed)}): "
+                         "training continues, but not exactly as the original run would have", "warning")
+        if saved and name != self.project.name:
+            self.log(f"resuming from a checkpoint of project {name!r} (same architecture)", "warning")
 
     # -- commands -----------------------------------------------------------------------------
     def _commands(self) -> None:

@@ -211,6 +211,7 @@ class ProcessRunner(Runner):
         self._cmd_q: Any = None
         self._evt_q: Any = None
         self._finished = False
+        self._after_error: Finished | None = None
         self._threads = threads
         self._warm = False  # a pre-warmed child is waiting for its job
         self._ready: Any = None  # set by a pre-warmed child once its imports are done
@@ -227,6 +228,7 @@ class ProcessRunner(Runner):
         if self._warm and self._proc is not None and self._proc.is_alive():
             self._warm = False
             self._finished = False
+            self._after_error = None
             self._cmd_q.put(("job", *job))
             return
         self._warm = False
@@ -254,6 +256,7 @@ class ProcessRunner(Runner):
         self._cmd_q = self._ctx.Queue()
         self._evt_q = self._ctx.Queue()
         self._finished = False
+        self._after_error = None
         self._ready = self._ctx.Event() if job is None else None
         threads = self._threads or default_threads()
         self._proc = self._ctx.Process(
@@ -271,6 +274,9 @@ class ProcessRunner(Runner):
                 self._cmd_q.put(cmd)
 
     def _get(self, block, timeout):
+        if self._after_error is not None:  # the Finished that follows a hard-crash Error
+            ev, self._after_error = self._after_error, None
+            return ev
         if self._evt_q is None:
             return None
         try:
@@ -283,8 +289,10 @@ class ProcessRunner(Runner):
                 return self._track(self._evt_q.get(timeout=0.2))
             self._finished = True
             code = self._proc.exitcode
-            return Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0,
-                            final={"exitcode": float(code if code is not None else -1)})
+            self._after_error = Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0,
+                                         final={"exitcode": float(code if code is not None else -1)})
+            return Error(message=f"the training process ended unexpectedly ({_exit_reason(code)}); "
+                                 "the last saved checkpoint, if any, is kept", kind="exception")
         return self._track(ev)
 
     def _track(self, ev: Event | None) -> Event | None:
@@ -344,6 +352,21 @@ class ProcessRunner(Runner):
 
 class _ValidatedProject(dict):
     """A project dict that was already validated as a ``Project`` (type-checked again in the child)."""
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (often: out of memory)" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
 
 
 def make_runner(mode: str = "thread") -> Runner:

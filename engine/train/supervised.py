@@ -109,11 +109,26 @@ class SupervisedTrainer:
     def _check_output(self) -> None:
         """Run two validation samples through the model and check its output fits the task."""
         x = self.data.val_x[:2]
+        sample = [int(v) for v in x.shape[1:]]
+        declared = getattr(self.model, "input_shapes", None)
+        ids = getattr(self.model, "input_ids", None) or ["input"]
+        if declared is not None and len(declared) != 1:
+            raise ModelOutputError(f"a supervised model takes one Input node; this one has {len(declared)} "
+                                   f"({', '.join(ids)})")
+        if declared is not None and list(declared[0]) != sample:
+            raise ModelOutputError(
+                f"the data's samples have shape {sample}, but the model's Input node {ids[0]!r} declares "
+                f"{list(declared[0])}: set model.nodes[{ids[0]}].params.shape to {sample}")
         was = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            out = self.model(x)
-        self.model.train(was)
+        try:
+            with torch.no_grad():
+                out = self.model(x)
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ModelOutputError(f"the model cannot run on this data's samples (shape {sample}): {first}") from None
+        finally:
+            self.model.train(was)
         if not isinstance(out, torch.Tensor):
             raise ModelOutputError("the model must output a single tensor")
         per = out[0].numel()
