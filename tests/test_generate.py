@@ -186,3 +186,21 @@ def test_layerlab_generate_verb(tmp_path, capsys):
     torch.save(state, ck)
     assert main(["generate", str(pf), "--checkpoint", str(ck), "-n", "4", "-o", str(tmp_path / "v.npy")]) == 0
     assert np.load(tmp_path / "v.npy").shape == (4, 1, SIDE, SIDE)
+
+
+def test_model_pt_of_a_gan_run_keeps_the_weight_averaged_generator(tmp_path):
+    """The run's model.pt holds the EMA generator too, so `generate` on it matches last.pt."""
+    from engine.templates import load_template
+    from engine.train.api import train_project
+
+    project = load_template("dcgan")
+    assert project.train.gan.ema > 0
+    out = tmp_path / "run"
+    rep = train_project(project, out, overrides={"train.max_steps": 3, "data.limit": 200, "train.device": "cpu",
+                                                 "data.batch_size": 16, "train.gan.samples_per_epoch": 0})
+    assert rep["status"] == "completed"
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert {"generator", "discriminator", "generator_ema"} <= set(state)
+    a = generate(project, state, 4, seed=3)
+    b = generate(project, torch.load(out / "checkpoints" / "last.pt", weights_only=True), 4, seed=3)
+    assert np.array_equal(a, b)

@@ -591,7 +591,10 @@ class TrainLoop:
         from .history import write_history_csv
 
         mods = self.trainer.modules()
-        state = next(iter(mods.values())).state_dict() if len(mods) == 1 else {n: m.state_dict() for n, m in mods.items()}
+        if len(mods) == 1:
+            state = next(iter(mods.values())).state_dict()
+        else:  # GAN/VAE: {role: state_dict}, including a GAN's weight-averaged generator when there is one
+            state = self.trainer.state_dict().get("models") or {n: m.state_dict() for n, m in mods.items()}
         atomic_write_with(self.run_dir / "model.pt", lambda fh: torch.save(state, fh))
         atomic_write_text(self.run_dir / "project.json", dumps_project(self.project))
         write_history_csv(self.run_dir / "history.csv", self.history)
