@@ -8,6 +8,19 @@ from PySide6.QtWidgets import QApplication
 
 
 def is_dark() -> bool:
+    """``$LAYERLAB_THEME`` (dark|light) or the ``ui/theme`` setting beat the system's colour scheme."""
+    import os
+
+    forced = os.environ.get("LAYERLAB_THEME", "").strip().lower()
+    if forced not in ("dark", "light"):
+        try:
+            from .settings import settings
+
+            forced = str(settings().value("ui/theme", "auto")).lower()
+        except Exception:  # noqa: BLE001 - no settings yet: follow the system
+            forced = "auto"
+    if forced in ("dark", "light"):
+        return forced == "dark"
     hints = QGuiApplication.styleHints()
     scheme = getattr(hints, "colorScheme", None)
     return bool(scheme is not None and scheme() == Qt.ColorScheme.Dark)

@@ -4,7 +4,6 @@ grid, the log and the checkpoint list; wired to a :class:`RunnerBridge`."""
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from pathlib import Path
@@ -49,6 +48,19 @@ from widgets.sample_grid import SampleGrid
 from .bridge import RunnerBridge
 from .document import DocumentController
 from .prompts import Prompts
+from .run_history import (
+    PlotLog,
+    Point,
+    checkpoints_of,
+    cut_plot_log,
+    read_history_points,
+    read_plot_log,
+    remember_run,
+    safe_stem,
+    sample_frames,
+)
+
+SAMPLE_KIND = {"gan": "gan", "vae": "vae_samples"}  # the grids a trainer keeps on disk, by task
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 THREAD_RUNNER_WARM = ("torchvision", "torchmetrics", "engine.train.loop", "engine.train.supervised")
@@ -62,6 +74,21 @@ def fmt_duration(s: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _read_png(path: Path):
+    """A PNG as a uint8 numpy array ((H, W) grey or (H, W, 3) RGB) via Qt; None if unreadable."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(path))
+    if img.isNull():
+        return None
+    grey = img.isGrayscale()
+    img = img.convertToFormat(QImage.Format.Format_Grayscale8 if grey else QImage.Format.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return arr[:, :w].copy() if grey else arr[:, : w * 3].reshape(h, w, 3).copy()
 
 
 class DeviceProbe(QObject):
@@ -121,6 +148,9 @@ class TrainView(QWidget):
         self.last_error: Error | None = None
         self.last_finished: Finished | None = None
         self._pending_samples: list[Samples] = []
+        self.plot_log = PlotLog()  # what the plots show, kept in the run dir (see app/run_history.py)
+        self._resuming: str | None = None  # run dir of a resume whose Started has not come yet
+        self._resumed_at: int | None = None  # the checkpoint's global step, once Started said it
         self._build()
         self._wire()
         self.set_devices({"cpu": True, "cuda": False, "mps": False})  # until the probe reports
@@ -319,6 +349,7 @@ class TrainView(QWidget):
         self.sync_from_document()
         if not self.bridge.running:
             self.reset_display()
+            self.last_run_dir = None  # another document: its runs are found by the window
 
     def set_devices(self, found: dict[str, Any]) -> None:
         """Enable only the devices this machine has (from :class:`DeviceProbe`)."""
@@ -348,7 +379,7 @@ class TrainView(QWidget):
     def new_run_dir(self) -> Path:
         p = self.doc.project
         stem = self.doc.path.stem if self.doc.path else (p.name if p else "run")
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "run"
+        safe = safe_stem(stem)
         root = self.doc.path.parent / "runs" if self.doc.path else self.runs_root
         base = root / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
         d, k = base, 1
@@ -379,6 +410,11 @@ class TrainView(QWidget):
             ckdir = Path(resume).parent if resume else None
             run_dir = str(ckdir.parent) if ckdir is not None and ckdir.name == "checkpoints" else str(self.new_run_dir())
         self.reset_display(keep_checkpoints=resume is not None)
+        self.plot_log.close()
+        self._resumed_at = None
+        self._resuming = run_dir if resume else None
+        if resume:  # the earlier curve at once; cut at the checkpoint's step when Started says it
+            self.replay(read_plot_log(run_dir))
         self._click_t = time.perf_counter()
         self.progress_bar.setFormat("Starting…")
         self.status_label.setText("Preparing data and model…")
@@ -391,6 +427,10 @@ class TrainView(QWidget):
             self._set_running(False)
             return False
         self.run_dir = self.last_run_dir = run_dir
+        if not resume:
+            self.plot_log.open(run_dir)
+        if self.doc.path is not None:
+            remember_run(self.doc.path, run_dir)
         self._set_running(True)
         self.runStarted.emit(run_dir)
         return True
@@ -455,6 +495,70 @@ class TrainView(QWidget):
         except Exception as exc:  # noqa: BLE001
             self.prompts.error("Export failed", f"Could not write the GIF: {exc}")
 
+    def replay(self, points: list[Point], with_steps: bool = True) -> None:
+        """Draw a run's earlier points (from :mod:`app.run_history`), in their order.
+        ``with_steps=False``: only per-epoch losses (their step is unknown)."""
+        batch: list[Progress] = []
+        for p in points:
+            if p.kind == "p":
+                batch.append(Progress(epoch=p.epoch, step=0, global_step=p.step, total_steps=0, lr=p.lr,
+                                      samples_per_sec=0.0, eta_s=math.nan, metrics=p.metrics))
+                continue
+            if batch:
+                self.plots.add_progress(batch)
+                batch = []
+            m = p.metrics if with_steps else {k: v for k, v in p.metrics.items() if k == "loss" or k.endswith("_loss")}
+            self.plots.add_epoch(EpochEnd(epoch=p.epoch, global_step=p.step, lr=p.lr, wall_s=0.0, metrics=m))
+        if batch:
+            self.plots.add_progress(batch)
+        self.plots.refresh()
+
+    def load_samples(self, run_dir: str | Path, max_step: int | None = None) -> int:
+        """Put a GAN/VAE run's on-disk sample timeline (up to ``max_step``) back on the slider."""
+        p = self.doc.project
+        kind = SAMPLE_KIND.get(p.train.task) if p is not None else None
+        if kind is None:
+            return 0
+        frames = sample_frames(run_dir, max_step)[-self.samples_view.timeline.max_frames:]
+        n = 0
+        for i, (epoch, step, path) in enumerate(frames):
+            img = _read_png(path)
+            if img is not None:
+                self.samples_view.add_samples(Samples(kind=kind, epoch=epoch, global_step=step, image=img,
+                                                      path=str(path)), show=i == len(frames) - 1)
+                n += 1
+        return n
+
+    def show_past_run(self, run_dir: str | Path) -> bool:
+        """Show a finished/stopped run of this project (after opening it): its curves, its checkpoints,
+        and make it where "Resume from checkpoint…" looks first. False if it has no checkpoints."""
+        if self.bridge.running:
+            return False
+        ckpts = checkpoints_of(run_dir)
+        if not ckpts:
+            return False
+        self.reset_display()
+        self.last_run_dir = str(run_dir)
+        for path in ckpts:
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+            item = QListWidgetItem(f"{path.stem:<8}  {path.name}  saved {stamp}")
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(str(path))
+            self.ckpt_list.addItem(item)
+        pts = read_plot_log(run_dir)
+        if pts:
+            self.replay(pts)
+        else:
+            self.replay(read_history_points(run_dir), with_steps=False)
+        self.load_samples(run_dir)
+        last = max((p.step for p in pts), default=0)
+        where = f" at step {last:,}" if last else ""
+        self.progress_bar.setFormat(f"Last run{where}")
+        self.status_label.setText(f"Last run: {Path(run_dir).name}{where}. Resume from checkpoint… (or double-click "
+                                  "one in Checkpoints) continues it; Train starts a new run.")
+        self.log_panel.add(f"Last run of this project: {run_dir} ({len(ckpts)} checkpoint(s))")
+        return True
+
     def reset_display(self, keep_checkpoints: bool = False) -> None:
         self._pending_samples = []
         self.plots.clear()
@@ -469,6 +573,17 @@ class TrainView(QWidget):
     # -- events ----------------------------------------------------------------------------
     def _on_started(self, ev: Started) -> None:
         self.total_epochs = ev.epochs
+        if self._resuming is not None and self.run_dir == self._resuming:
+            run_dir, self._resuming = self._resuming, None
+            self._resumed_at = ev.start_step
+            pts = cut_plot_log(run_dir, ev.start_step)
+            if not pts:  # a run without a studio plot log (CLI): its per-epoch history
+                pts = [p for p in read_history_points(run_dir, ev.steps_per_epoch) if p.epoch < ev.start_epoch]
+            self.plots.clear()
+            self.replay(pts)
+            self.plot_log.open(run_dir)
+            self.samples_view.clear()
+            self.load_samples(run_dir, ev.start_step)
         what = f"Started {ev.trainer} training on {ev.device}: {ev.epochs} epochs × {ev.steps_per_epoch} steps"
         if ev.total_params:
             what += f", {ev.total_params:,} parameters"
@@ -479,6 +594,7 @@ class TrainView(QWidget):
         self.progress_bar.setFormat(f"Epoch {ev.start_epoch + 1}/{ev.epochs}")
 
     def _on_progress(self, events: list[Progress]) -> None:
+        self.plot_log.progress(events)
         self.plots.add_progress(events)
         self.plots.refresh(stagger=True)
         last = events[-1]
@@ -490,15 +606,15 @@ class TrainView(QWidget):
         epochs = self.total_epochs or "?"
         self.progress_bar.setFormat(
             f"Epoch {last.epoch + 1}/{epochs} · step {last.global_step:,}/{last.total_steps:,} · "
-            f"{last.samples_per_sec:,.0f} samples/s · ETA {fmt_duration(last.eta_s)}"
+            f"ETA {fmt_duration(last.eta_s)}"
         )
-        loss = next((v for k, v in last.metrics.items() if k == "loss" or k.endswith("_loss")), None)
-        parts = [f"lr {last.lr:.2e}"]
-        if loss is not None:
-            parts.insert(0, f"loss {loss:.4f}")
+        losses = [f"{k} {v:.4f}" for k, v in last.metrics.items() if (k == "loss" or k.endswith("_loss"))
+                  and math.isfinite(v)][:2]  # a GAN has two: "d_loss 0.69 · g_loss 2.1"
+        parts = [*losses, f"lr {last.lr:.2e}", f"{last.samples_per_sec:,.0f} samples/s"]
         self.status_label.setText("Training · " + " · ".join(parts))
 
     def _on_epoch(self, ev: EpochEnd) -> None:
+        self.plot_log.epoch(ev)
         self.plots.add_epoch(ev)
         self.plots.refresh(stagger=True)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in ev.metrics.items())
@@ -559,10 +675,21 @@ class TrainView(QWidget):
                  "failed": "Failed"}.get(ev.status, ev.status)
         if ev.status == "completed":
             self.progress_bar.setValue(1000)
-        final = ", ".join(f"{k} {v:.4g}" for k, v in ev.final.items())
+        self.plot_log.close()
+        speed = ev.final.get("train_steps_per_s")
+        final = ", ".join(f"{k} {v:.4g}" for k, v in ev.final.items() if not k.startswith("train_steps_per"))
+        if speed:
+            final += (", " if final else "") + f"{speed:.1f} steps/s"
         msg = f"{words} after {ev.epochs_run} epochs, {ev.global_step:,} steps, {fmt_duration(ev.wall_s)}"
         self.progress_bar.setFormat(f"{words} · step {ev.global_step:,} · {fmt_duration(ev.wall_s)}")
         self.status_label.setText(msg + (f" — {final}" if final else ""))
+        if (ev.status == "completed" and self._resumed_at is not None and ev.global_step == self._resumed_at
+                and self.doc.project is not None):
+            msg = (f"Nothing left to train: the checkpoint has done all {self.total_epochs or '?'} epochs. "
+                   "Raise Epochs, then resume from it again to continue.")
+            self.status_label.setText(msg)
+            self.progress_bar.setFormat(f"Nothing to do · step {ev.global_step:,}")
+        self._resumed_at = None
         self.log_panel.add(msg + (f": {final}" if final else ""), "error" if ev.status == "failed" else "info")
         for kind, path in ev.checkpoints.items():
             self._on_checkpoint(CheckpointSaved(path=path, epoch=max(0, ev.epochs_run - 1),

@@ -20,6 +20,7 @@ from .bridge import RunnerBridge
 from .document import DocumentController
 from .project_panel import ProjectPanel
 from .prompts import Prompts
+from .run_history import latest_run, remember_run
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
@@ -241,6 +242,9 @@ class MainWindow(QMainWindow):
             return False
         st.add_recent_file(str(path))
         self.session.clear_autosave()
+        run = latest_run(path)
+        if run is not None:  # its curves and checkpoints, ready to resume
+            self.train_view.show_past_run(run)
         return True
 
     def save(self) -> bool:
@@ -268,6 +272,8 @@ class MainWindow(QMainWindow):
             self.prompts.error("Could not save", f"The project could not be written to {path}: {exc.strerror or exc}")
             return False
         st.add_recent_file(str(saved))
+        if self.train_view.last_run_dir:  # e.g. New → Train → Save: reopening the file finds this run
+            remember_run(saved, self.train_view.last_run_dir)
         self.session.clear_autosave()
         self.statusBar().showMessage(f"Saved {saved}", 4000)
         return True

@@ -338,7 +338,7 @@ class TrainLoop:
         self.log(f"resumed from {path} at epoch {self.start_epoch + 1}, step {self.global_step}")
         if self.start_epoch >= self.project.train.epochs:
             self.log(f"nothing left to train: the checkpoint has done {self.start_epoch} epoch(s) and train.epochs "
-                     f"is {self.project.train.epochs} (raise --epochs to continue)", "warning")
+                     f"is {self.project.train.epochs} (raise train.epochs, or pass --epochs, to continue)", "warning")
 
     def _restore_loop_state(self, ck: dict[str, Any], path: str) -> None:
         self.batches.load_state_dict(ck["data"])

@@ -1,0 +1,238 @@
+"""A run's plotted history on disk, so a resumed or reopened run shows its whole curve.
+
+The engine writes per-epoch rows (``history.csv``, and the checkpoint's ``history``) but not the
+per-step points the studio plots. The studio appends what it plots to ``<run_dir>/studio_plot.jsonl``
+(one JSON object per Progress/EpochEnd, flushed once per bridge tick) and reads it back:
+
+- on "Resume from checkpoint", the earlier points are replayed and the file is cut at the
+  checkpoint's step (a resume from an older checkpoint drops the points after it);
+- on opening a project, its latest run (remembered per project file, else the newest folder under
+  ``runs/`` beside it) is shown: curves, checkpoints, and the Resume dialog starts there.
+
+Runs made by the CLI have no such file: their ``history.csv`` gives the per-epoch points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+PLOT_LOG = "studio_plot.jsonl"
+MAX_REMEMBERED = 50
+
+
+@dataclass
+class Point:
+    kind: str  # "p" (Progress) | "e" (EpochEnd)
+    step: int
+    epoch: int
+    lr: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _clean(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        out[str(k)] = f if math.isfinite(f) else None  # JSON null for NaN/Inf
+    return out
+
+
+class PlotLog:
+    """Appends plotted points to ``<run_dir>/studio_plot.jsonl``; never raises (a log, not the run)."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self._fh: IO[str] | None = None
+
+    def open(self, run_dir: str | os.PathLike) -> None:
+        self.close()
+        self.path = Path(run_dir) / PLOT_LOG
+        try:
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        except OSError:
+            self._fh = None
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            except (OSError, ValueError):
+                self.close()
+
+    def progress(self, events) -> None:
+        for ev in events:
+            self._write({"k": "p", "s": int(ev.global_step), "e": int(ev.epoch), "lr": float(ev.lr),
+                         "m": _clean(ev.metrics)})
+        self.flush()
+
+    def epoch(self, ev) -> None:
+        self._write({"k": "e", "s": int(ev.global_step), "e": int(ev.epoch), "lr": float(ev.lr),
+                     "m": _clean(ev.metrics)})
+        self.flush()
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._fh.close()
+        self._fh = None
+
+
+def read_plot_log(run_dir: str | os.PathLike) -> list[Point]:
+    """The points of ``<run_dir>/studio_plot.jsonl`` (bad lines skipped; [] if there is none)."""
+    out: list[Point] = []
+    try:
+        fh = open(Path(run_dir) / PLOT_LOG, encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return out
+    with fh:
+        for line in fh:
+            try:
+                d = json.loads(line)
+                m = {k: (float("nan") if v is None else float(v)) for k, v in d.get("m", {}).items()}
+                out.append(Point(str(d["k"]), int(d["s"]), int(d.get("e", 0)), float(d.get("lr", "nan")), m))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return out
+
+
+def cut_plot_log(run_dir: str | os.PathLike, max_step: int) -> list[Point]:
+    """Keep the points at or before ``max_step`` (rewrites the file only if something goes); returns them."""
+    pts = read_plot_log(run_dir)
+    kept = [p for p in pts if p.step <= max_step]
+    if len(kept) != len(pts):
+        path = Path(run_dir) / PLOT_LOG
+        tmp = path.with_suffix(".jsonl.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for p in kept:
+                    m = {k: (v if math.isfinite(v) else None) for k, v in p.metrics.items()}
+                    fh.write(json.dumps({"k": p.kind, "s": p.step, "e": p.epoch, "lr": p.lr, "m": m},
+                                        separators=(",", ":")) + "\n")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return kept
+
+
+def read_history_points(run_dir: str | os.PathLike, steps_per_epoch: int = 0) -> list[Point]:
+    """Per-epoch points from the engine's ``history.csv`` (runs without a plot log, e.g. from the CLI).
+    The step of an epoch's end is ``(epoch + 1) * steps_per_epoch`` when that is known."""
+    out: list[Point] = []
+    try:
+        with open(Path(run_dir) / "history.csv", newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        return out
+    for r in rows:
+        try:
+            ep = int(float(r.get("epoch", "")))
+        except ValueError:
+            continue
+        vals = {}
+        for k, v in r.items():
+            if k in ("epoch", "lr", "wall_s") or v in ("", None):
+                continue
+            try:
+                vals[k] = float(v)
+            except ValueError:
+                pass
+        try:
+            lr = float(r.get("lr") or "nan")
+        except ValueError:
+            lr = float("nan")
+        out.append(Point("e", (ep + 1) * steps_per_epoch, ep, lr, vals))
+    return out
+
+
+def checkpoints_of(run_dir: str | os.PathLike) -> list[Path]:
+    """The run's checkpoint files, newest first."""
+    d = Path(run_dir) / "checkpoints"
+    try:
+        files = [p for p in d.iterdir() if p.suffix in (".pt", ".pth", ".ckpt") and p.is_file()]
+    except OSError:
+        return []
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+# -- which run belongs to which project file --------------------------------------------------
+def _settings():
+    from .settings import settings
+
+    return settings()
+
+
+def _runs_map() -> dict[str, str]:
+    raw = _settings().value("runs/byProject", "")
+    try:
+        d = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        d = {}
+    return {str(k): str(v) for k, v in d.items()} if isinstance(d, dict) else {}
+
+
+def remember_run(project_path: str | os.PathLike, run_dir: str | os.PathLike) -> None:
+    """Remember ``run_dir`` as the latest run of the project saved at ``project_path``."""
+    key = str(Path(project_path).resolve())
+    d = {k: v for k, v in _runs_map().items() if k != key}
+    d[key] = str(run_dir)
+    if len(d) > MAX_REMEMBERED:
+        d = dict(list(d.items())[-MAX_REMEMBERED:])
+    s = _settings()
+    s.setValue("runs/byProject", json.dumps(d))
+    s.sync()
+
+
+def safe_stem(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "run"
+
+
+def latest_run(project_path: str | os.PathLike) -> Path | None:
+    """The project's latest run with checkpoints: the remembered one, else the newest
+    ``runs/<stem>-*`` folder beside the file."""
+    path = Path(project_path).resolve()
+    known = _runs_map().get(str(path))
+    if known and checkpoints_of(known):
+        return Path(known)
+    root = path.parent / "runs"
+    prefix = safe_stem(path.stem) + "-"
+    try:
+        cands = [d for d in root.iterdir() if d.is_dir() and d.name.startswith(prefix) and checkpoints_of(d)]
+    except OSError:
+        return None
+    return max(cands, key=lambda d: d.stat().st_mtime) if cands else None
+
+
+def sample_frames(run_dir: str | os.PathLike, max_step: int | None = None) -> list[tuple[int, int, Path]]:
+    """(epoch, global_step, png) of the run's on-disk sample timeline (``samples/index.json``, written by
+    the GAN/VAE trainers), oldest first; read without the engine (which would import torch)."""
+    d = Path(run_dir) / "samples"
+    try:
+        doc = json.loads((d / "index.json").read_text(encoding="utf-8"))
+        frames = doc["frames"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    out = []
+    for f in frames if isinstance(frames, list) else []:
+        try:
+            ep, step, path = int(f["epoch"]), int(f["global_step"]), d / str(f["file"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if (max_step is None or step <= max_step) and path.is_file():
+            out.append((ep, step, path))
+    return out
