@@ -308,6 +308,7 @@ def parse_project(raw: Any, source: str | None = None) -> Project:
             path, node, graph = _loc_to_path(tuple(e["loc"]), raw)
             msg = e["msg"].removeprefix("Value error, ")
             problems.append(Problem(path, msg, node, graph))
+        problems += _graph_problems_of_raw(raw, {p.path for p in problems})
         raise ProjectError(problems, source) from None
     problems = semantic_problems(project)
     if problems:
@@ -320,7 +321,6 @@ def semantic_problems(project: Project) -> list[Problem]:
 
     Shape and connectivity errors are the compiler's (``engine.graph``), reported by ``check``.
     """
-    from .layers import get_layer  # the registry is torch-free at import
 
     problems: list[Problem] = []
     task = project.train.task
@@ -340,29 +340,57 @@ def semantic_problems(project: Project) -> list[Problem]:
     elif project.model is None:
         problems.append(Problem("model", f"a {task} project needs a 'model' graph"))
     for gpath, g in project.graphs().items():
-        seen: set[str] = set()
-        for n in g.nodes:
-            npath = f"{gpath}.nodes[{n.id}]"
-            if n.id in seen:
-                problems.append(Problem(f"{npath}.id", f"duplicate node id {n.id!r}", n.id, gpath))
-            seen.add(n.id)
-            spec = get_layer(n.type)
-            if spec is None:
-                problems.append(Problem(f"{npath}.type", f"unknown layer type {n.type!r} (see `layerlab layers`)", n.id, gpath))
-                continue
-            for pname, msg in spec.validate(n.params):
-                path = f"{npath}.params.{pname}" if pname else f"{npath}.params"
-                problems.append(Problem(path, msg, n.id, gpath))
-        for i, (a, b) in enumerate(g.edges):
-            for end in (a, b):
-                if end not in seen:
-                    problems.append(Problem(f"{gpath}.edges[{i}]", f"edge refers to unknown node {end!r}", None, gpath))
-            if a == b:
-                problems.append(Problem(f"{gpath}.edges[{i}]", f"node {a!r} is connected to itself", a, gpath))
-        dup = {tuple(e) for e in g.edges}
-        if len(dup) != len(g.edges):
-            problems.append(Problem(f"{gpath}.edges", "the same edge is listed twice", None, gpath))
+        problems += graph_problems(gpath, g)
     return problems
+
+
+def graph_problems(gpath: str, g: GraphSpec) -> list[Problem]:
+    """A graph's own problems: duplicate ids, unknown layer types, bad params, bad edges."""
+    from .layers import get_layer
+
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for n in g.nodes:
+        npath = f"{gpath}.nodes[{n.id}]"
+        if n.id in seen:
+            problems.append(Problem(f"{npath}.id", f"duplicate node id {n.id!r}", n.id, gpath))
+        seen.add(n.id)
+        spec = get_layer(n.type)
+        if spec is None:
+            problems.append(Problem(f"{npath}.type", f"unknown layer type {n.type!r} (see `layerlab layers`)", n.id, gpath))
+            continue
+        for pname, msg in spec.validate(n.params):
+            path = f"{npath}.params.{pname}" if pname else f"{npath}.params"
+            problems.append(Problem(path, msg, n.id, gpath))
+    for i, (a, b) in enumerate(g.edges):
+        for end in (a, b):
+            if end not in seen:
+                problems.append(Problem(f"{gpath}.edges[{i}]", f"edge refers to unknown node {end!r}", None, gpath))
+        if a == b:
+            problems.append(Problem(f"{gpath}.edges[{i}]", f"node {a!r} is connected to itself", a, gpath))
+    dup = {tuple(e) for e in g.edges}
+    if len(dup) != len(g.edges):
+        problems.append(Problem(f"{gpath}.edges", "the same edge is listed twice", None, gpath))
+    return problems
+
+
+def _graph_problems_of_raw(raw: dict[str, Any], known: set[str]) -> list[Problem]:
+    """When the document fails type checks elsewhere, still report the problems inside its graphs
+    (e.g. an unknown layer type), so one pass shows everything; graphs that are themselves
+    malformed were already reported by the type checks."""
+    graphs: dict[str, Any] = {}
+    if isinstance(raw.get("model"), dict):
+        graphs["model"] = raw["model"]
+    if isinstance(raw.get("models"), dict):
+        graphs.update({f"models.{k}": v for k, v in raw["models"].items() if isinstance(v, dict)})
+    out: list[Problem] = []
+    for gpath, g in graphs.items():
+        try:
+            spec = GraphSpec.model_validate(g)
+        except ValidationError:
+            continue
+        out += [p for p in graph_problems(gpath, spec) if p.path not in known]
+    return out
 
 
 def project_to_dict(project: Project) -> dict[str, Any]:
