@@ -43,7 +43,9 @@ class _SequenceMixin:
     bidirectional: bool
     return_sequence: bool
 
-    def _select(self, out: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch layer's output sequence (its hidden state dropped), or its last step."""
+        out, _ = super().forward(x)  # nn.RNN / nn.LSTM / nn.GRU, next in the MRO
         return out if self.return_sequence else _last_step(out, self.hidden_size, self.bidirectional)
 
 
@@ -56,10 +58,6 @@ class RNN(_SequenceMixin, nn.RNN):
                          batch_first=True, dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         self.return_sequence = return_sequence
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out, _ = super().forward(x)
-        return self._select(out)
-
 
 class LSTM(_SequenceMixin, nn.LSTM):
     """``nn.LSTM`` (batch_first) returning the sequence or the last step, without (h, c)."""
@@ -70,10 +68,6 @@ class LSTM(_SequenceMixin, nn.LSTM):
                          dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         self.return_sequence = return_sequence
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out, _ = super().forward(x)
-        return self._select(out)
-
 
 class GRU(_SequenceMixin, nn.GRU):
     """``nn.GRU`` (batch_first) returning the sequence or the last step, without the hidden state."""
@@ -83,10 +77,6 @@ class GRU(_SequenceMixin, nn.GRU):
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=True,
                          dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         self.return_sequence = return_sequence
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out, _ = super().forward(x)
-        return self._select(out)
 
 
 class MultiheadAttention(nn.MultiheadAttention):
