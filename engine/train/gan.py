@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -322,6 +323,16 @@ class GanMonitor:
         self.last_ratio = None if last is None else float(last)
 
 
+@functools.lru_cache(maxsize=64)
+def sample_steps(samples_per_epoch: int, steps_per_epoch: int) -> frozenset[int]:
+    """The ``samples_per_epoch`` evenly spaced steps (1-based) inside an epoch that get a mid-epoch
+    sample grid; the epoch end is not among them (the loop draws one there anyway)."""
+    if samples_per_epoch <= 0:
+        return frozenset()
+    n, total = samples_per_epoch, steps_per_epoch
+    return frozenset(round(j * total / (n + 1)) for j in range(1, n + 1)) - {0, total}
+
+
 # ---------------------------------------------------------------------------------------------
 # the trainer
 
@@ -340,7 +351,6 @@ class GanTrainer:
         self.spec: GanSpec = project.train.gan or GanSpec()
         self.monitor = GanMonitor()
         self._pending: list[Diagnostic] = []
-        self._sample_steps: dict[int, frozenset[int]] = {}
 
     # -- setup -------------------------------------------------------------------------------------
     def setup(self, ctx: TrainContext) -> None:
@@ -558,15 +568,7 @@ class GanTrainer:
 
         The epoch end is not included: the loop calls ``samples`` there anyway.
         """
-        spe = self.spec.samples_per_epoch
-        if spe <= 0:
-            return False
-        total = sc.steps_per_epoch
-        steps = self._sample_steps.get(total)
-        if steps is None:
-            steps = frozenset(round(j * total / (spe + 1)) for j in range(1, spe + 1)) - {0, total}
-            self._sample_steps[total] = steps
-        return sc.step in steps
+        return sc.step in sample_steps(self.spec.samples_per_epoch, sc.steps_per_epoch)
 
     def samples(self, epoch: int, global_step: int) -> list[Samples]:
         imgs = self.generate_fixed()

@@ -31,7 +31,15 @@ from torch import nn
 
 from ..project import Problem, ProjectError, VaeSpec
 from .events import Samples
-from .gan import autocast, compile_role, make_optimizer, make_scaler, make_schedule, warn_if_normalized
+from .gan import (
+    autocast,
+    compile_role,
+    make_optimizer,
+    make_scaler,
+    make_schedule,
+    sample_steps,
+    warn_if_normalized,
+)
 from .gridutil import interleave_rows, make_grid
 from .timeline import Timeline
 from .trainer import StepContext, TrainContext
@@ -75,7 +83,6 @@ class VaeTrainer:
     def __init__(self, project: Any):
         self.project = project
         self.spec: VaeSpec = project.train.vae or VaeSpec()
-        self._sample_steps: dict[int, frozenset[int]] = {}
 
     # -- setup -------------------------------------------------------------------------------------
     def setup(self, ctx: TrainContext) -> None:
@@ -209,15 +216,7 @@ class VaeTrainer:
     # -- sampling --------------------------------------------------------------------------------------
     def wants_samples(self, sc: StepContext) -> bool:
         """True at ``samples_per_epoch`` evenly spaced steps inside an epoch (the epoch end is separate)."""
-        spe = self.spec.samples_per_epoch
-        if spe <= 0:
-            return False
-        total = sc.steps_per_epoch
-        steps = self._sample_steps.get(total)
-        if steps is None:
-            steps = frozenset(round(j * total / (spe + 1)) for j in range(1, spe + 1)) - {0, total}
-            self._sample_steps[total] = steps
-        return sc.step in steps
+        return sc.step in sample_steps(self.spec.samples_per_epoch, sc.steps_per_epoch)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic reconstructions (z = mu) in [0, 1]."""
