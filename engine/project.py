@@ -11,11 +11,12 @@ import copy
 import json
 import os
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .fsutil import atomic_write_text
 
@@ -65,6 +66,16 @@ class ProjectError(Exception):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """pydantic's lax mode reads ``true`` as 1; in a project file that is a typo, not a number."""
+        if isinstance(v, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann is not bool and bool not in typing.get_args(ann) and ann is not Any:
+                raise ValueError("must be a number, not true/false")
+        return v
 
 
 class NodeSpec(_Model):

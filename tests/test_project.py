@@ -191,3 +191,16 @@ def test_missing_file_and_folder(tmp_path):
 def test_defaults_make_a_valid_document():
     p = Project(model=parse_project(DOC).model)
     assert parse_project(p.to_dict()) == p
+
+
+@pytest.mark.parametrize("path", ["train__epochs", "data__batch_size", "train__optimizer__lr", "data__val_fraction"])
+def test_true_is_not_a_number(path):
+    with pytest.raises(ProjectError) as ei:
+        parse_project(doc(**{path: True}))
+    assert ei.value.problems[0].path == path.replace("__", ".")
+    assert "not true/false" in ei.value.problems[0].message
+
+
+def test_booleans_still_work_where_they_belong():
+    p = parse_project(doc(train__amp=True, train__compile=False))
+    assert p.train.amp is True
