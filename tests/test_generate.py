@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import chain
 
 from engine.data import DataBundle
 from engine.generate import (
@@ -26,9 +27,6 @@ from engine.train.trainer import StepContext, TrainContext
 SIDE = 8
 
 
-def chain(*specs):
-    nodes = [{"id": i, "type": t, "params": p} for i, t, p in specs]
-    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
 
 
 def gan_doc(conditional: bool = False) -> dict:

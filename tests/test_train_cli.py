@@ -12,23 +12,14 @@ import textwrap
 import time
 
 import pytest
+from helpers import linear_graph
 
 from engine.train.api import add_train_arguments, run_train_cli, train_project
 
 
-def graph(out: int = 10) -> dict:
-    nodes = [
-        {"id": "input", "type": "Input", "params": {"shape": [1, 28, 28]}},
-        {"id": "flat", "type": "Flatten", "params": {}},
-        {"id": "fc", "type": "Linear", "params": {"out_features": out}},
-        {"id": "output", "type": "Output", "params": {}},
-    ]
-    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
-
-
 def write_project(path, **train) -> str:
     doc = {"format": "layerlab-project", "version": 1, "name": "cli test", "data": {"limit": 300, "batch_size": 32},
-           "model": graph(), "train": {"device": "cpu", "epochs": 2, **train}}
+           "model": linear_graph(), "train": {"device": "cpu", "epochs": 2, **train}}
     path.write_text(json.dumps(doc))
     return str(path)
 
@@ -84,7 +75,7 @@ def test_bad_options_and_graph_exit_2(tmp_path, capsys):
 
 def test_training_failure_exits_1(tmp_path, capsys):
     doc = {"format": "layerlab-project", "version": 1, "name": "nan", "data": {"limit": 300, "batch_size": 32},
-           "model": graph(1), "train": {"device": "cpu", "epochs": 3, "task": "regression", "loss": "mse",
+           "model": linear_graph(1), "train": {"device": "cpu", "epochs": 3, "task": "regression", "loss": "mse",
                                         "optimizer": {"name": "sgd", "lr": 10.0, "momentum": 0.9}}}
     (tmp_path / "n.json").write_text(json.dumps(doc))
     assert cli(str(tmp_path / "n.json"), "--out", str(tmp_path / "o"), "--quiet",

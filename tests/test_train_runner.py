@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+from helpers import linear_graph
 from torch import nn
 
 from engine.project import Project
@@ -15,19 +16,9 @@ from engine.train.runner import ProcessRunner, ThreadRunner, make_runner
 from engine.train.supervised import SupervisedTrainer
 
 
-def graph(out: int = 10) -> dict:
-    nodes = [
-        {"id": "input", "type": "Input", "params": {"shape": [1, 28, 28]}},
-        {"id": "flat", "type": "Flatten", "params": {}},
-        {"id": "fc", "type": "Linear", "params": {"out_features": out}},
-        {"id": "output", "type": "Output", "params": {}},
-    ]
-    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
-
-
 def project(**train) -> Project:
     return Project.model_validate({
-        "name": "r", "data": {"limit": 400, "batch_size": 16}, "model": graph(),
+        "name": "r", "data": {"limit": 400, "batch_size": 16}, "model": linear_graph(),
         "train": {"device": "cpu", "epochs": 1, **train},
     })
 
@@ -91,7 +82,7 @@ def test_thread_runner_pause_resume_snapshot_stop(tmp_path):
 
 def test_runner_reports_nan_and_accepts_a_new_start(tmp_path):
     bad = Project.model_validate({
-        "name": "nan", "data": {"limit": 400, "batch_size": 16}, "model": graph(1),
+        "name": "nan", "data": {"limit": 400, "batch_size": 16}, "model": linear_graph(1),
         "train": {"device": "cpu", "epochs": 3, "task": "regression", "loss": "mse",
                   "optimizer": {"name": "sgd", "lr": 10.0, "momentum": 0.9}},
     })

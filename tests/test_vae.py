@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import chain
 
 from engine.data import DataBundle
 from engine.project import Project, ProjectError
@@ -18,9 +19,6 @@ from engine.train.vae import VaeTrainer, kl_weight, vae_terms
 SIDE = 8
 
 
-def chain(*specs):
-    nodes = [{"id": i, "type": t, "params": p} for i, t, p in specs]
-    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
 
 
 def tiny_vae_doc(latent: int = 3, **vae) -> dict:
