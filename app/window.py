@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidg
 
 from engine.project import ProjectError, parse_project
 from engine.templates import list_templates, load_template
-from widgets.qt_compat import install_none_guard
+from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
 from .autosave import Session, discard
@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
     ):
         super().__init__(parent)
         install_none_guard()  # idempotent; see widgets/qt_compat.py
+        hold_gui_gc()  # Python GC only on this thread while the window lives (released in shutdown)
         self.setObjectName("LayerLabMainWindow")
         self.data_dir = st.data_dir()
         self.prompts = prompts or Prompts(self)
@@ -358,5 +359,6 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.autosave_timer.stop()
         self.bridge.shutdown()
+        release_gui_gc()
         self.save_layout()
         self.session.end()

@@ -145,3 +145,21 @@ def test_log_panel_hides_debug_lines_by_default(qtbot):
     qtbot.addWidget(verbose)
     verbose.add("TensorBoard export skipped", "debug")
     assert "TensorBoard" in verbose.toPlainText()
+
+
+def test_gui_gc_runs_on_the_qt_thread_only_while_held(qtbot):
+    """Automatic (any-thread) GC is off while a window holds it; a GUI-thread timer collects."""
+    import gc
+
+    from widgets import qt_compat
+
+    others = qt_compat._gc_owners  # windows of earlier tests in this worker may still hold it
+    qt_compat.hold_gui_gc()
+    qt_compat.hold_gui_gc()  # a second window shares it
+    try:
+        assert not gc.isenabled()
+        qt_compat.release_gui_gc()
+        assert not gc.isenabled()
+    finally:
+        qt_compat.release_gui_gc()
+    assert gc.isenabled() == (others == 0)

@@ -59,3 +59,43 @@ def install_none_guard(interval_ms: int = 1000) -> bool:
     else:
         _guard = True  # one top-up of 2**40 references outlasts any session
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# garbage collection on the GUI thread only
+
+_gc_owners = 0
+_gc_timer = None
+
+
+def hold_gui_gc() -> None:
+    """Collect Python garbage only on the Qt thread while a window is open.
+
+    Python's cyclic GC runs in whichever thread happens to allocate. When a background thread (the
+    in-thread training runner, the runner-closing helper) collects a cycle holding a Qt wrapper,
+    shiboken defers the C++ deletion to the GUI thread, which can then deadlock inside a paint
+    event (seen here: ``QObject::~QObject`` waiting on a mutex during ``QGraphicsView.paintEvent``).
+    pyqtgraph's ``GarbageCollector`` pattern is the cure: automatic GC off, a timer on the GUI
+    thread collects generation by generation. Balanced by :func:`release_gui_gc`; nested holds
+    (several windows) share one timer.
+    """
+    global _gc_owners, _gc_timer
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    _gc_owners += 1
+    if _gc_owners == 1:
+        _gc_timer = GarbageCollector(interval=0.5)  # disables automatic gc, checks every 0.5 s
+
+
+def release_gui_gc() -> None:
+    """Undo one :func:`hold_gui_gc`; the last release turns automatic collection back on."""
+    global _gc_owners, _gc_timer
+    import gc
+
+    if _gc_owners == 0:
+        return
+    _gc_owners -= 1
+    if _gc_owners == 0 and _gc_timer is not None:
+        _gc_timer.timer.stop()
+        _gc_timer = None
+        gc.enable()
