@@ -18,6 +18,8 @@ Parameters (defaults in brackets):
 - ``affine``: ``degrees`` [0], ``translate`` [[0.1, 0.1]] (fraction of width/height),
   ``scale`` [[0.9, 1.1]], ``shear`` [0] (degrees, x axis)
 - ``color_jitter``: ``brightness`` [0.2], ``contrast`` [0.2], ``saturation`` [0] (RGB only)
+- ``random_erasing``: ``p`` [0.5], ``scale`` [[0.02, 0.33]] area fraction, ``ratio`` [[0.3, 3.3]] aspect,
+  ``value`` [0] fill (one rectangle per chosen sample, vectorised as a mask; after the colour ops)
 - ``normalize``: ``mean`` [[0.5]], ``std`` [[0.5]] (one value, or one per channel)
 """
 
@@ -43,6 +45,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "random_resized_crop": {"scale": [0.8, 1.0], "ratio": [0.75, 4.0 / 3.0]},
     "affine": {"degrees": 0.0, "translate": [0.1, 0.1], "scale": [0.9, 1.1], "shear": 0.0},
     "color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.0},
+    "random_erasing": {"p": 0.5, "scale": [0.02, 0.33], "ratio": [0.3, 3.3], "value": 0.0},
     "normalize": {"mean": [0.5], "std": [0.5]},
 }
 GEOMETRIC = ("random_rotation", "horizontal_flip", "vertical_flip", "random_resized_crop", "affine")
@@ -102,6 +105,11 @@ def _parse(specs: Sequence[Any]) -> list[_Op]:
         elif typ == "color_jitter":
             for k in ("brightness", "contrast", "saturation"):
                 p[k] = _num(f"{w}.{k}", p[k], 0, 1)
+        elif typ == "random_erasing":
+            p["p"] = _num(f"{w}.p", p["p"], 0, 1)
+            p["scale"] = _pair(f"{w}.scale", p["scale"], 1e-4, 1.0)
+            p["ratio"] = _pair(f"{w}.ratio", p["ratio"], 1e-2, 100.0)
+            p["value"] = _num(f"{w}.value", p["value"], 0, 1)
         elif typ == "normalize":
             for k in ("mean", "std"):
                 v = p[k]
@@ -132,6 +140,7 @@ class BatchAugment:
         self.geometric = [o for o in ops if o.type in GEOMETRIC]
         self.flips_only = all(o.type in ("horizontal_flip", "vertical_flip") for o in self.geometric)
         self.color = [o for o in ops if o.type == "color_jitter"]
+        self.erasing = [o for o in ops if o.type == "random_erasing"]
         if channels is not None and channels != 3:
             for o in self.color:
                 if o.params["saturation"] > 0:
@@ -147,7 +156,26 @@ class BatchAugment:
             x = self._flips(x, generator) if self.flips_only else self._warp(x, generator)
         for op in self.color:
             x = self._jitter(x, op.params, generator)
+        for op in self.erasing:
+            x = self._erase(x, op.params, generator)
         return x
+
+    def _erase(self, x: torch.Tensor, p: dict[str, Any], gen: torch.Generator | None) -> torch.Tensor:
+        n, _, h, w = x.shape
+        dev = x.device
+        area = _uniform(n, *p["scale"], dev, gen) * (h * w)
+        logr = _uniform(n, math.log(p["ratio"][0]), math.log(p["ratio"][1]), dev, gen)
+        r = torch.exp(logr)
+        eh = torch.sqrt(area / r).clamp(1, h)
+        ew = torch.sqrt(area * r).clamp(1, w)
+        y0 = torch.rand(n, device=dev, generator=gen) * (h - eh)
+        x0 = torch.rand(n, device=dev, generator=gen) * (w - ew)
+        on = torch.rand(n, device=dev, generator=gen) < p["p"]
+        ys = torch.arange(h, device=dev, dtype=eh.dtype).view(1, h, 1)
+        xs = torch.arange(w, device=dev, dtype=ew.dtype).view(1, 1, w)
+        m = ((ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1)) & (xs >= x0.view(n, 1, 1))
+             & (xs < (x0 + ew).view(n, 1, 1)) & on.view(n, 1, 1))
+        return torch.where(m.unsqueeze(1), torch.as_tensor(p["value"], dtype=x.dtype, device=dev), x)
 
     # -- geometry --------------------------------------------------------------------------------
     def _flips(self, x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:

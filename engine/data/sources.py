@@ -540,8 +540,11 @@ class CsvSource(Source):
         if not rows:
             raise DatasetError(f"{p}: the file has no rows")
         if header is None:
-            header = any(_num(c) is None for c in rows[0]) and (len(rows) < 2 or all(
-                _num(c) is not None for c in rows[1][:-1] or rows[1]))
+            # a header: every cell is text, or a text cell sits above a number in the same column
+            r0 = rows[0]
+            r1 = rows[1] if len(rows) > 1 else []
+            header = all(_num(c) is None for c in r0) or any(
+                _num(c) is None and k < len(r1) and _num(r1[k]) is not None for k, c in enumerate(r0))
         names = [c.strip() for c in rows[0]] if header else [f"column {k + 1}" for k in range(len(rows[0]))]
         body = rows[1:] if header else rows
         first_line = 2 if header else 1
