@@ -42,7 +42,8 @@ def add_data_parser(sub: Any) -> None:
     source_args(s)
     s.add_argument("--val-fraction", type=float, help="the validation fraction to check for leaks (default 0.1)")
     s.add_argument("--seed", type=int, help="the split seed (default 0)")
-    s.add_argument("--near", type=int, default=None, help="near-duplicate threshold in hash bits (default 4 of 64)")
+    s.add_argument("--near", type=float, default=None,
+                   help="near-copy threshold: thumbnail correlation above this (default 0.985; 1 = exact only)")
     s.set_defaults(func=cmd_audit)
 
     s = verbs.add_parser("download", help="download a torchvision dataset's files (progress, resume, checksums)")
@@ -180,7 +181,7 @@ def cmd_audit(args) -> int:
     spec, task = spec_from_args(args)
     src = open_source(spec, task=task, progress=_ScanProgress("scanning"))
     report = audit_source(src, spec, progress=_ScanProgress("auditing"),
-                          **({"near_bits": args.near} if args.near is not None else {}))
+                          **({"near_corr": args.near} if args.near is not None else {}))
     print(f"{src.name}: {len(src):,} samples audited in {report.seconds:.1f} s, {len(report.findings)} finding(s)")
     for f in report.findings:
         files = ", ".join(f.files[:4]) + (f" … (+{len(f.files) - 4})" if len(f.files) > 4 else "")
