@@ -17,6 +17,7 @@ from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 from . import settings as st
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .data_view import DataView
 from .document import DocumentController
 from .project_panel import ProjectPanel
 from .prompts import Prompts
@@ -62,6 +63,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.data_view = DataView(self.doc)
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self.data_view, "Data")
+        self.tabs.setCurrentWidget(self.train_view)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -358,6 +362,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.autosave_timer.stop()
+        self.data_view.shutdown()
         self.bridge.shutdown()
         release_gui_gc()
         self.save_layout()

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from . import convert
-from .sources import Cancelled, FolderSource, Source, _read_header
+from .sources import Cancelled, FolderSource, Source, read_header
 
 THUMB = 32
 CANDIDATE_COS = 0.95  # 16x16 thumbnails this similar are compared at 32x32 ...
@@ -84,7 +84,7 @@ def _reduce_folder(src: FolderSource, idx: np.ndarray, progress, cancel):
 
     def one(k: int) -> None:
         path = src.entries[int(idx[k])].path
-        got = _read_header(path)
+        got = read_header(path)
         if isinstance(got, str):
             errors[k] = got
             return

@@ -209,7 +209,7 @@ class _Entry:
     mode: str
 
 
-def _read_header(path: str) -> tuple[tuple[int, int], str] | str:
+def read_header(path: str) -> tuple[tuple[int, int], str] | str:
     """((w, h), mode) from the image header, or the reason the file cannot be used. Opens only regular
     files (O_NONBLOCK, then fstat), so a FIFO or a device behind a name can never block or flood."""
     try:
@@ -247,7 +247,7 @@ def _read_header(path: str) -> tuple[tuple[int, int], str] | str:
 
 def _open_image(path: str) -> Image.Image:
     """The decoded image (pixels loaded). Raises ValueError with a plain reason on any failure."""
-    got = _read_header(path)
+    got = read_header(path)
     if isinstance(got, str):
         raise ValueError(got)
     try:
@@ -373,7 +373,7 @@ class FolderSource(Source):
         step = max(1, total // 100)
 
         def read(k: int) -> None:
-            headers[k] = _read_header(files[k][1])
+            headers[k] = read_header(files[k][1])
 
         # header reads are I/O bound; a few threads hide the latency of slow (network, cold) disks
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
