@@ -303,7 +303,7 @@ class DataView(QWidget):
         g = QFormLayout(shape)
         size_row = QHBoxLayout()
         self.auto_size = QCheckBox("auto")
-        self.auto_size.setToolTip("The most common image size, at most 64 px on its longer side")
+        self.auto_size.setToolTip("The most common (or the median) image size, at most 64 px on its longer side")
         self.h_spin = QSpinBox()
         self.w_spin = QSpinBox()
         for s in (self.h_spin, self.w_spin):
@@ -325,6 +325,10 @@ class DataView(QWidget):
         g.addRow("Size (H × W)", size_row)
         g.addRow("Resize mode", self.resize_combo)
         g.addRow("Channels", self.channels_combo)
+        self.match_btn = QPushButton("Match the model's input")
+        self.match_btn.setToolTip("Set size and channels to what the model's Input node declares")
+        self.match_btn.clicked.connect(self.match_model_input)
+        g.addRow("", self.match_btn)
         lay.addWidget(shape)
 
         self.csv_box = QGroupBox("CSV table")
@@ -504,6 +508,9 @@ class DataView(QWidget):
             self.resize_combo.setCurrentText(d.resize)
             self.channels_combo.setCurrentText(d.channels)
             self.csv_box.setVisible(d.dataset == "csv")
+            shape = self.model_input_shape()
+            self.match_btn.setEnabled(shape is not None)
+            self.match_btn.setText(f"Match the model's input {shape}" if shape else "Match the model's input")
             self.header_combo.setCurrentIndex({None: 0, True: 1, False: 2}[d.csv_header])
             self.layout_combo.setCurrentText(d.csv_layout)
             self._fill_augment_list()
@@ -586,6 +593,30 @@ class DataView(QWidget):
             self._set("data.image_size", None)
         else:
             self._set("data.image_size", (int(self.h_spin.value()), int(self.w_spin.value())))
+
+    def model_input_shape(self) -> list[int] | None:
+        """The (C, H, W) the model's Input node declares, when there is one image input."""
+        p = self.doc.project
+        graph = getattr(p, "model", None) if p is not None else None
+        nodes = [n for n in (graph.nodes if graph is not None else []) if n.type == "Input"]
+        if len(nodes) != 1:
+            return None
+        shape = nodes[0].params.get("shape")
+        return list(shape) if isinstance(shape, (list, tuple)) and len(shape) == 3 else None
+
+    def match_model_input(self) -> None:
+        shape = self.model_input_shape()
+        if shape is None:
+            self.error_label.setText("The model has no single image Input node to match (shape [C, H, W]).")
+            return
+        c, h, w = (int(v) for v in shape)
+        self.doc.undo_stack.beginMacro("Match the model's input")
+        try:
+            self._set("data.image_size", (h, w))
+            if c in (1, 3):
+                self._set("data.channels", "grey" if c == 1 else "rgb")
+        finally:
+            self.doc.undo_stack.endMacro()
 
     def _target_chosen(self, i: int) -> None:
         name = self.target_combo.itemText(i)

@@ -129,7 +129,7 @@ class DataSpec(_Model):
     stratified: bool = True
     folds: int = Field(0, ge=0, le=50)
     fold: int = Field(0, ge=0)
-    # images -> the model's input: size (H, W; default: the most common size, at most 64 px), how to get
+    # images -> the model's input: size (H, W; default: the most common or median size, at most 64 px), how to get
     # there, and the channel rule (auto: grey when every image is grey, else RGB)
     image_size: tuple[int, int] | None = None
     resize: Literal["resize", "center_crop", "pad"] = "resize"

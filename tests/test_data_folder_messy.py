@@ -55,7 +55,7 @@ def messy(tmp_path):
     os.symlink("/nonexistent/target.png", cats / "dangling.png")
     Image.new("1", (8000, 6000)).save(cats / "bomb.png")  # 48 Mpx declared, a few KB on disk
     for k in range(6):
-        _png(dogs / f"d{k}.png", "L", (28 + k, 28), 30 * k)
+        _png(dogs / f"d{k}.png", "L", (28, 28) if k else (40, 28), 30 * k)
     return root
 
 
@@ -157,3 +157,11 @@ def test_the_messy_folder_trains_and_inspect_reports_it(messy, tmp_path, capsys)
     assert main(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "run"), "--quiet",
                  "--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed"
+
+
+def test_all_different_sizes_take_the_median_not_any_one_image(tmp_path):
+    root = tmp_path / "m"
+    (root / "x").mkdir(parents=True)
+    for k, (w, h) in enumerate([(4000, 3000), (30, 20), (40, 30), (50, 40), (60, 50)]):
+        Image.new("L", (w, h)).save(root / "x" / f"{k}.png")
+    assert FolderSource(root).input_shape == (1, 40, 50)  # median 50 x 40; the 4000 x 3000 photo decides nothing

@@ -163,3 +163,17 @@ def test_thumbnail_grid_over_100k_entries_creates_no_widget_per_item(qtbot):
     assert len(grid.findChildren(QWidget)) == widgets < 30  # scroll bars and viewport, not 100,000 items
     assert len(model._cache) < 2000  # only what was on screen was decoded
     model.shutdown()
+
+
+def test_match_the_model_input_sets_size_and_channels_in_one_undo_step(view, qtbot, tmp_path):
+    root = _photos(tmp_path / "photos")
+    view.prompts.folder = str(root)
+    with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+        view._dataset_chosen("folder")
+    assert view.source.input_shape == (3, 40, 48)
+    with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+        view.match_btn.click()
+    d = view.doc.project.data
+    assert d.image_size == (28, 28) and d.channels == "grey" and view.source.input_shape == (1, 28, 28)
+    view.doc.undo_stack.undo()
+    assert view.doc.project.data.image_size is None and view.doc.project.data.channels == "auto"

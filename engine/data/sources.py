@@ -327,9 +327,13 @@ class FolderSource(Source):
         if image_size is not None:
             h, w = int(image_size[0]), int(image_size[1])
         else:
-            # the most common size (ties: the smallest area), shrunk to DEFAULT_MAX_SIDE: one odd image
-            # never decides, and a folder of photos does not become a 12-megapixel input by default
-            (w, h), _ = min(sizes.items(), key=lambda kv: (-kv[1], kv[0][0] * kv[0][1]))
+            # the most common size when most images share it, else the median width and height; then
+            # shrunk to DEFAULT_MAX_SIDE. One odd image never decides, and a folder of photos does not
+            # become a 12-megapixel input by default.
+            (w, h), top = min(sizes.items(), key=lambda kv: (-kv[1], kv[0][0] * kv[0][1]))
+            if top * 2 < len(self.entries):
+                w = int(np.median([e.size[0] for e in self.entries]))
+                h = int(np.median([e.size[1] for e in self.entries]))
             s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
             w, h = max(1, round(w * s)), max(1, round(h * s))
         self.image_size = (h, w)
