@@ -426,19 +426,26 @@ class DataView(QWidget):
         row.addWidget(self.audit_summary, 1)
         lay.addLayout(row)
         self.findings = QTreeWidget()
-        self.findings.setHeaderLabels(["Finding", "Files"])
-        self.findings.setColumnWidth(0, 330)
+        self.findings.setHeaderLabels(["Kind", "Finding", "Files"])
+        self.findings.setColumnWidth(0, 110)
+        self.findings.setColumnWidth(1, 380)
         self.findings.setRootIsDecorated(False)
         self.findings.setWordWrap(True)
         self.findings.currentItemChanged.connect(lambda _a, _b: self._finding_selected())
         lay.addWidget(self.findings, 2)
+        self.finding_text = QLabel("")
+        self.finding_text.setWordWrap(True)
+        self.finding_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.finding_text)
         self.finding_files = QListWidget()
         self.finding_files.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.finding_files.itemSelectionChanged.connect(self._update_fix_btn)
         self.finding_files.itemDoubleClicked.connect(lambda it: self._open_path(it.data(Qt.ItemDataRole.UserRole)))
         lay.addWidget(self.finding_files, 1)
         acts = QHBoxLayout()
         self.fix_btn = QPushButton("Exclude")
-        self.fix_btn.setToolTip("Add the files this finding suggests to data.exclude (undoable)")
+        self.fix_btn.setToolTip("Add the selected files (or, with none selected, the ones this finding suggests) "
+                                "to data.exclude (undoable)")
         self.fix_btn.clicked.connect(self.apply_finding)
         self.show_btn = QPushButton("Show in grid")
         self.show_btn.clicked.connect(self.show_finding)
@@ -659,6 +666,10 @@ class DataView(QWidget):
             self.class_filter.clear()
             self.class_filter.addItem("all classes")
             self.class_filter.addItems(list(src.classes))
+            size = getattr(src, "image_size", None) or (src.input_shape[1:] if len(src.input_shape) == 3 else None)
+            if size is not None and self.doc.project is not None and self.doc.project.data.image_size is None:
+                self.h_spin.setValue(int(size[0]))  # auto: show what "auto" chose, greyed out
+                self.w_spin.setValue(int(size[1]))
             self.target_combo.clear()
             if hasattr(src, "columns"):
                 self.target_combo.addItems(src.columns)
@@ -976,8 +987,8 @@ class DataView(QWidget):
         self.audit_report = rep
         self.findings.clear()
         for f in rep.findings:
-            it = QTreeWidgetItem([f.message, f"{len(f.files):,}"])
-            it.setToolTip(0, f.message)
+            it = QTreeWidgetItem([f.kind.replace("_", " "), f.message, f"{len(f.files):,}"])
+            it.setToolTip(1, f.message)
             it.setData(0, Qt.ItemDataRole.UserRole, f)
             self.findings.addTopLevelItem(it)
         n = len(rep.findings)
@@ -993,6 +1004,7 @@ class DataView(QWidget):
     def _finding_selected(self) -> None:
         f = self._current_finding()
         self.finding_files.clear()
+        self.finding_text.setText(f.message if f is not None else "")
         if f is None:
             for b in (self.fix_btn, self.show_btn, self.open_btn):
                 b.setEnabled(False)
@@ -1003,20 +1015,34 @@ class DataView(QWidget):
             if path in f.action_files:
                 item.setText(f"{path}   ← exclude")
             self.finding_files.addItem(item)
-        self.fix_btn.setEnabled(f.action == "exclude" and bool(f.action_files))
-        self.fix_btn.setText(f"Exclude {len(f.action_files)} file(s)" if f.action_files else "Exclude")
+        self._update_fix_btn()
         self.show_btn.setEnabled(bool(f.indices))
         self.open_btn.setEnabled(bool(f.files) and os.path.exists(f.files[0]))
 
-    def apply_finding(self) -> None:
-        """One click: add the finding's suggested files to ``data.exclude`` (paths relative to data.path)."""
+    def _chosen_files(self) -> list[str]:
+        """The files the Exclude button acts on: those selected in the list, else the finding's suggestion."""
         f = self._current_finding()
+        if f is None or f.action != "exclude":
+            return []
+        picked = [it.data(Qt.ItemDataRole.UserRole) for it in self.finding_files.selectedItems()]
+        return picked or list(f.action_files)
+
+    def _update_fix_btn(self) -> None:
+        files = self._chosen_files()
+        picked = bool(self.finding_files.selectedItems())
+        self.fix_btn.setEnabled(bool(files))
+        self.fix_btn.setText(f"Exclude {'selected' if picked else 'suggested'} ({len(files)})" if files else
+                             "Exclude (select files)")
+
+    def apply_finding(self) -> None:
+        """One click: add the chosen files to ``data.exclude`` (paths relative to data.path)."""
         p = self.doc.project
-        if f is None or p is None or not f.action_files or not p.data.path:
+        files = self._chosen_files()
+        if not files or p is None or not p.data.path:
             return
         root = Path(p.data.path).expanduser()
         rel = []
-        for path in f.action_files:
+        for path in files:
             try:
                 rel.append(os.path.relpath(path, root))
             except ValueError:

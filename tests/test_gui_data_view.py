@@ -177,3 +177,23 @@ def test_match_the_model_input_sets_size_and_channels_in_one_undo_step(view, qtb
     assert d.image_size == (28, 28) and d.channels == "grey" and view.source.input_shape == (1, 28, 28)
     view.doc.undo_stack.undo()
     assert view.doc.project.data.image_size is None and view.doc.project.data.channels == "auto"
+
+
+def test_a_cross_class_copy_excludes_only_the_file_the_user_selects(view, qtbot, tmp_path):
+    root = _photos(tmp_path / "photos")
+    (root / "dog" / "was_a_cat.png").write_bytes((root / "cat" / "3.png").read_bytes())
+    view.prompts.folder = str(root)
+    with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+        view._dataset_chosen("folder")
+    with qtbot.waitSignal(view.jobFinished, timeout=30000):
+        view.run_audit()
+    kinds = [f.kind for f in view.audit_report.findings]
+    view.findings.setCurrentItem(view.findings.topLevelItem(kinds.index("cross_class")))
+    assert not view.fix_btn.isEnabled()  # which copy is wrong is the user's call
+    items = [view.finding_files.item(i) for i in range(view.finding_files.count())]
+    wrong = next(it for it in items if "was_a_cat" in it.text())
+    wrong.setSelected(True)
+    assert view.fix_btn.isEnabled() and "selected (1)" in view.fix_btn.text()
+    with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+        view.fix_btn.click()
+    assert view.doc.project.data.exclude == ["dog/was_a_cat.png"]

@@ -288,7 +288,7 @@ def _group_findings(src, idx, labels, in_val, members, digests, rep, name, is_fo
         names = ", ".join(repr(src.classes[c]) for c in labs)
         rep.findings.append(Finding("cross_class", f"{len(members)} {what} carry different labels ({names}): "
                                     "likely mislabeled; keep the right one", files, ids,
-                                    "exclude" if is_folder else None, files if is_folder else ()))
+                                    "exclude" if is_folder else None, ()))  # which copy is wrong: the user says
     if has_split and in_val[members].any() and (~in_val[members]).any():
         val_files = tuple(name(int(idx[k])) for k in members if in_val[k])
         rep.findings.append(Finding("split_leak", f"{len(members)} {what} sit on both sides of the train/validation "
