@@ -54,21 +54,17 @@ class ProjectPanel(QWidget):
             + (f"<br><span style='color:gray'>{_esc(project.description)}</span>" if project.description else "")
         )
         try:
-            from engine.graph import analyze
+            from engine.graph import analyze_project
         except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
             self.total.setText(f"Model summary unavailable: {exc}")
             return
         grand = 0
-        for gpath, g in project.graphs().items():
+        results = analyze_project(project)
+        for gpath in project.graphs():
             top = QTreeWidgetItem([gpath.split(".")[-1], "", ""])
             top.setFirstColumnSpanned(False)
             self.tree.addTopLevelItem(top)
-            try:
-                res = analyze(g, gpath)
-            except Exception as exc:  # noqa: BLE001
-                top.setText(1, f"error: {exc}")
-                self.errors.append(f"{gpath}: {exc}")
-                continue
+            res = results[gpath]
             for n in res.nodes:
                 it = QTreeWidgetItem([n.id, _shape(n.output_shape), f"{n.params:,}"])
                 it.setToolTip(0, f"{n.id}: {n.type}")

@@ -437,19 +437,12 @@ class TrainView(QWidget):
 
     @staticmethod
     def _check(project) -> list[str]:
+        """The model's errors, from the same analysis as the designer's badges and ``layerlab check``."""
         try:
-            from engine.graph import analyze
+            from engine.graph import analyze_project, problems_of
         except Exception:  # noqa: BLE001 - no compiler available: let the runner report
             return []
-        out: list[str] = []
-        for gpath, g in project.graphs().items():
-            try:
-                res = analyze(g, gpath)
-            except Exception as exc:  # noqa: BLE001
-                out.append(f"{gpath}: {exc}")
-                continue
-            out += [f"{gpath}: {e}" for e in res.errors if getattr(e, "level", "error") == "error"]
-        return out
+        return [f"{e.graph}: {e}" for e in problems_of(analyze_project(project))]
 
     def toggle_pause(self) -> None:
         if not self.bridge.running:
