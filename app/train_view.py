@@ -12,9 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,13 +21,13 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.project import Project
 from engine.train.events import (
     CheckpointSaved,
     Diagnostic,
@@ -41,6 +39,7 @@ from engine.train.events import (
     Samples,
     Started,
 )
+from widgets.fields import NumberField, limits_for
 from widgets.log_panel import LogPanel
 from widgets.plots import TrainingPlots
 from widgets.sample_grid import SampleGrid
@@ -180,35 +179,29 @@ class TrainView(QWidget):
             it.setData(d, Qt.ItemDataRole.UserRole)
             self.device_model.appendRow(it)
         self.device_box.setModel(self.device_model)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100000)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 65536)
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(6)
-        self.lr_spin.setRange(0.000001, 10.0)
-        self.lr_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        self.lr_d_spin = QDoubleSpinBox()  # GAN: the discriminator's own learning rate
-        self.lr_d_spin.setDecimals(6)
-        self.lr_d_spin.setRange(0.000001, 10.0)
-        self.lr_d_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        for w in (self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
-            w.setKeyboardTracking(False)
+        # one NumberField per number, its limits read from the document's own validation
+        self.epochs_field = NumberField(limits_for(Project, "train.epochs"))
+        self.batch_field = NumberField(limits_for(Project, "data.batch_size"))
+        self.lr_field = NumberField(limits_for(Project, "train.optimizer.lr"))
+        self.lr_d_field = NumberField(limits_for(Project, "train.gan.d_optimizer.lr"))  # GAN: D's own rate
+        for w, name in ((self.epochs_field, "epochs"), (self.batch_field, "batch_size"), (self.lr_field, "lr"),
+                        (self.lr_d_field, "lr_d")):
+            w.setObjectName(f"field_{name}")
             w.setMinimumWidth(96)
-        self.field_error = QLabel("")
-        self.field_error.setStyleSheet("color: #E0393E;")
-        self.field_error.setWordWrap(True)
-        self.field_error.hide()
+        self.epochs_field.setHelp("Epochs: how many times training goes through the whole training set.")
+        self.batch_field.setHelp("Batch size: how many samples the model sees per optimizer step.")
+        self.lr_field.setHelp("Learning rate: how big a step the optimizer takes. Typical: 1e-3 for Adam, "
+                              "0.01-0.1 for SGD; too big and the loss jumps or becomes NaN.")
+        self.lr_d_field.setHelp("The discriminator's learning rate (GAN).")
 
         settings_box = QGroupBox("Training settings")
         form = QFormLayout(settings_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Device", self.device_box)
-        form.addRow("Epochs", self.epochs_spin)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Learning rate", self.lr_spin)
-        form.addRow("D learning rate", self.lr_d_spin)
-        form.addRow(self.field_error)
+        form.addRow("Epochs", self.epochs_field)
+        form.addRow("Batch size", self.batch_field)
+        form.addRow("Learning rate", self.lr_field)
+        form.addRow("D learning rate", self.lr_d_field)
         self.settings_form = form
 
         run_box = QGroupBox("Run")
@@ -274,14 +267,14 @@ class TrainView(QWidget):
         self.resume_ckpt_btn.clicked.connect(self.resume_from_checkpoint_dialog)
         self.ckpt_list.itemDoubleClicked.connect(self._ckpt_double_clicked)
         self.samples_view.exportRequested.connect(self._export_gif)
-        self.epochs_spin.valueChanged.connect(lambda v: self._edit("train.epochs", int(v)))
-        self.batch_spin.valueChanged.connect(lambda v: self._edit("data.batch_size", int(v)))
-        self.lr_spin.valueChanged.connect(lambda v: self._edit(self._lr_path(), float(v)))
-        self.lr_d_spin.valueChanged.connect(lambda v: self._edit("train.gan.d_optimizer.lr", float(v)))
+        self.epochs_field.committed.connect(lambda v: self._edit("train.epochs", v, self.epochs_field))
+        self.batch_field.committed.connect(lambda v: self._edit("data.batch_size", v, self.batch_field))
+        self.lr_field.committed.connect(lambda v: self._edit(self._lr_path(), v, self.lr_field))
+        self.lr_d_field.committed.connect(lambda v: self._edit("train.gan.d_optimizer.lr", v, self.lr_d_field))
         self.device_box.currentIndexChanged.connect(
             lambda _i: self._edit("train.device", self.device_box.currentData(Qt.ItemDataRole.UserRole))
         )
-        self.doc.fieldChanged.connect(lambda _p: self.sync_from_document())
+        self.doc.fieldChanged.connect(self._field_changed)
         self.doc.replaced.connect(self._document_replaced)
         b = self.bridge
         b.started.connect(self._on_started)
@@ -305,18 +298,34 @@ class TrainView(QWidget):
         """The learning rate the main LR field edits: the optimizer's, or the generator's for a GAN."""
         return "train.gan.g_optimizer.lr" if self._is_gan() else "train.optimizer.lr"
 
-    def _edit(self, path: str, value: Any) -> None:
+    def _edit(self, path: str, value: Any, field: NumberField | None = None) -> None:
         if self._syncing or self.doc.project is None or value is None:
             return
         try:
             self.doc.set_field(path, value)
-            self.field_error.hide()
-        except ValueError as exc:
-            self.field_error.setText(str(exc))
-            self.field_error.show()
-            self.sync_from_document()
+        except ValueError as exc:  # the document refuses: say so at the field, keep what was typed
+            if field is not None:
+                field.show_error(str(exc).split(": ", 1)[-1])
+            else:
+                self.log_panel.add(str(exc), "error")
 
     _syncing = False
+
+    def _field_changed(self, path: str) -> None:
+        """Only the changed field is rewritten: text the user is typing elsewhere stays as typed."""
+        p = self.doc.project
+        fields = {"train.epochs": self.epochs_field, "data.batch_size": self.batch_field,
+                  "train.gan.d_optimizer.lr": self.lr_d_field}
+        if p is not None and path == self._lr_path():
+            fields[path] = self.lr_field
+        if p is not None and path in fields:
+            self._syncing = True
+            try:
+                fields[path].setValue(self.doc.get(path))
+            finally:
+                self._syncing = False
+            return
+        self.sync_from_document()
 
     def sync_from_document(self) -> None:
         p = self.doc.project
@@ -324,14 +333,15 @@ class TrainView(QWidget):
         try:
             has = p is not None
             if has:
-                self.epochs_spin.setValue(p.train.epochs)
-                self.batch_spin.setValue(p.data.batch_size)
+                self.epochs_field.setValue(p.train.epochs)
+                self.batch_field.setValue(p.data.batch_size)
                 gan = self._is_gan()
-                self.lr_spin.setValue(p.train.gan.g_optimizer.lr if gan else p.train.optimizer.lr)
-                self.settings_form.setRowVisible(self.lr_d_spin, gan)
-                self.settings_form.labelForField(self.lr_spin).setText("G learning rate" if gan else "Learning rate")
+                self.lr_field.set_limits(limits_for(Project, self._lr_path()))
+                self.lr_field.setValue(p.train.gan.g_optimizer.lr if gan else p.train.optimizer.lr)
+                self.settings_form.setRowVisible(self.lr_d_field, gan)
+                self.settings_form.labelForField(self.lr_field).setText("G learning rate" if gan else "Learning rate")
                 if gan:
-                    self.lr_d_spin.setValue(p.train.gan.d_optimizer.lr)
+                    self.lr_d_field.setValue(p.train.gan.d_optimizer.lr)
                 dev = p.train.device
                 i = self.device_box.findData(dev, Qt.ItemDataRole.UserRole)
                 if i < 0:
@@ -367,7 +377,7 @@ class TrainView(QWidget):
     # -- run control -----------------------------------------------------------------------
     def _set_running(self, running: bool) -> None:
         has = self.doc.project is not None
-        for w in (self.device_box, self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
+        for w in (self.device_box, self.epochs_field, self.batch_field, self.lr_field, self.lr_d_field):
             w.setEnabled(has and not running)
         self.train_btn.setEnabled(has and not running)
         self.resume_ckpt_btn.setEnabled(has and not running)
