@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from engine import glossary
+from engine.layers import get_layer
 from engine.project import Project
 from widgets.graph_diagram import GraphDiagram
 
@@ -22,6 +24,10 @@ class ProjectPanel(QWidget):
         self.diagram = GraphDiagram()
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Layer", "Output", "Params"])
+        hdr = self.tree.headerItem()
+        hdr.setToolTip(0, "Each layer (node) of the model; hover one for what it does")
+        hdr.setToolTip(1, glossary.tooltip("shape"))
+        hdr.setToolTip(2, glossary.tooltip("params"))
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setColumnWidth(0, 140)
@@ -71,12 +77,13 @@ class ProjectPanel(QWidget):
                 continue
             for n in res.nodes:
                 it = QTreeWidgetItem([n.id, _shape(n.output_shape), f"{n.params:,}"])
-                it.setToolTip(0, f"{n.id}: {n.type}")
                 it.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 msgs = [str(e.message) for e in res.errors_for(n.id)]
                 if msgs:
                     it.setForeground(0, Qt.GlobalColor.red)
-                    it.setToolTip(0, "\n".join(msgs))
+                it.setToolTip(0, layer_tooltip(n.id, n.type, msgs))
+                it.setToolTip(1, f"{n.id} produces {_shape(n.output_shape)} per sample. {GLOSSARY_SHAPE}")
+                it.setToolTip(2, f"{n.params:,} learnable parameters, {n.macs:,} MACs per sample")
                 top.addChild(it)
             for e in res.errors:
                 if e.level == "error":
@@ -91,6 +98,19 @@ class ProjectPanel(QWidget):
         self.total.setText(text)
         for c in range(3):
             self.tree.resizeColumnToContents(c)
+
+
+GLOSSARY_SHAPE = glossary.tooltip("shape")
+
+
+def layer_tooltip(node_id: str, type_name: str, problems: list[str] | None = None) -> str:
+    """Rich text: the node, its layer type, the registry's explanation of it, and its problems."""
+    spec = get_layer(type_name)
+    doc = spec.doc if spec is not None else "(unknown layer type)"
+    out = f"<p><b>{_esc(node_id)}</b>: {_esc(type_name)}</p><p>{_esc(doc)}</p>"
+    if problems:
+        out += "".join(f"<p style='color:#E0393E'>{_esc(m)}</p>" for m in problems)
+    return out
 
 
 def _esc(s: str) -> str:

@@ -11,9 +11,10 @@ import math
 from collections.abc import Iterable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from engine import glossary
 from engine.train.events import EpochEnd, Progress
 
 from .series import DecimatingSeries
@@ -24,6 +25,13 @@ STAGGER_MS = 40
 # what the Metrics plot shows by default: classifier accuracy, regression error, GAN D(x)/D(G(z)), VAE terms
 HEADLINE_METRICS = ("val_accuracy", "val_mae", "val_r2", "d_x", "d_gz", "recon", "kl", "val_recon", "val_kl")
 EPOCH_CAP = 2048
+TITLE_TIPS = {  # what each plot is for; the legend entries explain each curve (engine.glossary)
+    "step": "The loss of each training batch. " + glossary.tooltip("loss"),
+    "epoch": "Training and validation loss per epoch. " + glossary.tooltip("val_loss"),
+    "metric": "How well the model does, by the task's measures: accuracy or F1 for a classifier, MAE for "
+              "regression, D(x) and D(G(z)) for a GAN, recon and KL for a VAE. Hover a legend entry for its meaning.",
+    "lr": glossary.tooltip("lr"),
+}
 
 
 def _is_loss(key: str) -> bool:
@@ -62,8 +70,15 @@ class _Panel:
             kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if sym else {}
             c = self.plot.plot([], [], name=name, pen=pg.mkPen(color, width=1.6), **kw)
             self.curves[name] = c
+            self._teach(c, name)
             self.series[name] = DecimatingSeries(self.cap)
         return c
+
+    def _teach(self, c: pg.PlotDataItem, name: str) -> None:
+        """The legend entry's tooltip says what the metric means (engine.glossary)."""
+        label = self.legend.getLabel(c) if self.legend is not None else None
+        if label is not None:
+            label.setToolTip(glossary.tooltip(name) or name)
 
     def add(self, name: str, x: float, y: float, symbols: bool | None = None) -> None:
         if not _finite(y):
@@ -103,6 +118,9 @@ class TrainingPlots(QWidget):
         for p, xl in ((p_step, "step"), (p_epoch, "epoch"), (p_metric, "step"), (p_lr, "step")):
             p.setLabel("bottom", xl)
             p.titleLabel.item.setDefaultTextColor(self.palette().windowText().color())
+        for p, tip in ((p_step, TITLE_TIPS["step"]), (p_epoch, TITLE_TIPS["epoch"]), (p_metric, TITLE_TIPS["metric"]),
+                       (p_lr, TITLE_TIPS["lr"])):
+            p.titleLabel.setToolTip(tip)
         self.step_panel = _Panel(p_step, STEP_CAP)
         self.epoch_panel = _Panel(p_epoch, EPOCH_CAP, symbols=True)
         self.metric_panel = _Panel(p_metric, STEP_CAP)
@@ -193,6 +211,8 @@ class TrainingPlots(QWidget):
         for name in self.metric_panel.curves:
             if self.metric_box.findData(name) < 0:
                 self.metric_box.addItem(name, name)
+                self.metric_box.setItemData(self.metric_box.count() - 1, glossary.tooltip(name),
+                                            Qt.ItemDataRole.ToolTipRole)
         show = set(self.visible_metrics())
         self._shown_metrics = {}
         for name, c in self.metric_panel.curves.items():
@@ -202,6 +222,7 @@ class TrainingPlots(QWidget):
             if self.metric_panel.legend is not None:
                 if vis and self.metric_panel.legend.getLabel(c) is None:
                     self.metric_panel.legend.addItem(c, name)
+                    self.metric_panel._teach(c, name)
                 elif not vis:
                     self.metric_panel.legend.removeItem(c)
 
