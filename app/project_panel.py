@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import glossary
 from engine.layers import get_layer
@@ -30,8 +38,17 @@ class ProjectPanel(QWidget):
         hdr.setToolTip(2, glossary.tooltip("params"))
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)
-        self.tree.setColumnWidth(0, 140)
-        self.tree.setColumnWidth(1, 80)
+        # Layer takes what is left and elides; Output and Params always fit their contents, so a narrow
+        # panel never hides the Params column (a stored narrow width used to, for good)
+        head = self.tree.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        head.setMinimumSectionSize(36)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.tree.setIndentation(12)
+        self.setMinimumWidth(240)
         self.total = QLabel()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.diagram)
@@ -96,8 +113,6 @@ class ProjectPanel(QWidget):
         if self.errors:
             text += f"<br><span style='color:#E0393E'>{len(self.errors)} problem(s) in the model</span>"
         self.total.setText(text)
-        for c in range(3):
-            self.tree.resizeColumnToContents(c)
 
 
 GLOSSARY_SHAPE = glossary.tooltip("shape")
