@@ -68,3 +68,65 @@ def studio(qtbot, tmp_home):
     yield make
     for w in made:
         w.shutdown()
+
+
+class PlayedRunner:
+    """A runner that plays back the events ``script(run_dir, resume)`` returns, then is done."""
+
+    def __init__(self, script):
+        self.script = script
+        self.events: list = []
+        self.started_with: dict = {}
+
+    @property
+    def running(self) -> bool:
+        return bool(self.events)
+
+    def start(self, project, run_dir, *, resume=None, overrides=None):
+        self.started_with = {"project": project, "run_dir": run_dir, "resume": resume}
+        self.events = list(self.script(run_dir, resume))
+
+    def poll(self, max_events=1000):
+        out, self.events = self.events[:max_events], self.events[max_events:]
+        return out
+
+    def pause(self):
+        pass
+
+    def resume(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def request_snapshot(self):
+        pass
+
+    def join(self, timeout=None):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def played_studio(qtbot, tmp_home):
+    """``played_studio(script, template)`` -> a window whose Train plays ``script``'s events."""
+    from app.bridge import RunnerBridge
+    from app.window import MainWindow
+
+    made = []
+
+    def make(script, template: str | None = "mlp"):
+        bridge = RunnerBridge(factory=lambda mode: PlayedRunner(script), interval_ms=10)
+        win = MainWindow(prompts=QuietPrompts(), bridge=bridge, probe_devices=False)
+        qtbot.addWidget(win)
+        if template:
+            assert win.new_project(template)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for w in made:
+        w.shutdown()
