@@ -127,6 +127,8 @@ class Run:
         if which not in self._states:
             self._states[which] = self._read_states(self.weights_path(which))
         states = self._states[which]
+        if role == "generator" and "generator_ema" in states:  # what the run draws its samples with
+            return states["generator_ema"]
         if role not in states:
             raise RunError(f"{self.weights_path(which)}: holds no weights for {role!r} "
                            f"(it has {', '.join(states) or 'none'})")
@@ -146,7 +148,7 @@ class Run:
             raise RunError(f"{path}: not a state dict or LayerLab checkpoint")
         roles = self.roles
         if roles != ["model"] and all(isinstance(data.get(r), dict) for r in roles):
-            return {r: data[r] for r in roles}
+            return {k: v for k, v in data.items() if isinstance(v, dict)}
         if isinstance(data.get("model"), dict):
             return {"model": data["model"]}
         return {roles[0]: data}
