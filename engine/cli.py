@@ -241,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="generate images from a trained GAN generator or VAE decoder")
     _add_generate_arguments(s)
     s.set_defaults(func=cmd_generate)
+
+    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+
+    add_compress_verbs(sub)
     return p
 
 
