@@ -34,6 +34,19 @@ FLOAT_TOL = 1e-4  # max abs difference allowed between a float export and PyTorc
 N_VERIFY = 256  # validation images each verification runs
 
 
+def has_codegen() -> bool:
+    try:
+        from ..graph import codegen  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_formats() -> list[str]:
+    """The formats this install can write (``python`` needs the designer's code generator)."""
+    return [f for f in FORMATS if f != "python" or has_codegen()]
+
+
 @dataclass
 class ExportResult:
     format: str
@@ -292,8 +305,8 @@ def _export_python(run: Any, role: str, module: Any, path: Path, vin: VerifyInpu
 def export_run(run: Any, fmt: str, out: str | os.PathLike, *, which: str = "final",
                progress: Callable[[str, float], None] | None = None) -> list[ExportResult]:
     """Export every role of ``run`` in ``fmt`` to ``out``; raises ``VerificationError`` when one fails."""
-    if fmt not in FORMATS:
-        raise CompressError(f"--format: unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+    if fmt not in available_formats():
+        raise CompressError(f"--format: unknown format {fmt!r} (choose {', '.join(available_formats())})")
     from .card import write_model_card
 
     progress = progress or (lambda stage, f: None)
