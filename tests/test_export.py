@@ -22,7 +22,7 @@ def run(tmp_path_factory):
     return open_run(d / "model.pt")
 
 
-@pytest.mark.parametrize("fmt", ["state-dict", "safetensors", "onnx", "pt2"])
+@pytest.mark.parametrize("fmt", ["state-dict", "safetensors", "onnx", "pt2", "python"])
 def test_each_format_writes_a_verified_file_and_a_model_card(run, tmp_path, fmt):
     (res,) = ex.export_run(run, fmt, tmp_path / "digits")
     v = res.verification
