@@ -249,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("glossary", help="explain a metric or term the studio shows (val_f1, d_gz, fd_pca, MACs, ...)")
     add_glossary_arguments(s)
     s.set_defaults(func=cmd_glossary)
+
+    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+
+    add_compress_verbs(sub)
     return p
 
 

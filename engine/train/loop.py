@@ -168,6 +168,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+bad_input_types = _bad_input_types  # the public name (jobs classify their errors the same way)
+
+
 # ---------------------------------------------------------------------------------------------
 # the loop
 
