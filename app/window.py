@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMenu, QScrollArea, QTabWidget, QWidget
 
 from engine.project import ProjectError, parse_project
 from engine.templates import EMPTY, list_templates, load_template
@@ -29,6 +29,15 @@ from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
+
+
+def _scrolling(view: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setObjectName(f"{view.objectName() or 'view'}Scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(view)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -71,7 +80,8 @@ class MainWindow(QMainWindow):
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self.data_view, "Data")
+        # on a small screen the view scrolls rather than forcing the window larger than the screen
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), _scrolling(self.data_view), "Data")
         self.tabs.setCurrentWidget(self.train_view)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
