@@ -1,0 +1,385 @@
+"""Canvas items: a node (type, label, key params, inferred shape), its ports, the edges between
+ports, and the red problem badge. Items draw themselves with QPainter (no child text items) so a
+10,000-node graph stays cheap; everything they show comes from the document and the analysis.
+
+The flow is top-down: input ports sit on a node's top edge (one per input, in port order, for
+Add/Concat), the output port on its bottom edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyle
+
+from engine.layers import get_layer
+from widgets.graph_diagram import layer_color
+
+NODE_W = 168.0
+NODE_H = 64.0
+PORT_R = 6.0
+BADGE_R = 9.0
+
+# short names for the params a node shows on its face (the inspector shows all of them)
+SHORT = {
+    "out_channels": "", "out_features": "", "hidden_size": "h", "kernel_size": "k", "stride": "s",
+    "padding": "p", "dilation": "d", "groups": "g", "p": "p", "shape": "", "num_heads": "heads",
+    "nhead": "heads", "dim_feedforward": "ff", "num_embeddings": "n", "embedding_dim": "dim",
+    "scale_factor": "×", "block": "",
+}
+
+
+def shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "×".join(str(x) for x in v) if all(isinstance(x, int) for x in v) else ",".join(map(str, v))
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def key_params_text(type_name: str, params: dict[str, Any]) -> str:
+    """The few parameters worth reading on the node itself: what the user set, shortest first."""
+    parts = []
+    for name, value in params.items():
+        short = SHORT.get(name, name)
+        val = _fmt_value(value)
+        parts.append(val if short == "" else (f"{short}{val}" if short == "×" else f"{short}={val}"))
+    return "  ".join(parts)
+
+
+def input_port_count(type_name: str, connected: int) -> int:
+    """One port per connected input, plus a free one where the layer takes any number (Add, Concat)."""
+    spec = get_layer(type_name)
+    if spec is None:
+        return max(1, connected)
+    if spec.max_inputs == 0:
+        return 0
+    if spec.max_inputs is None:
+        return max(spec.min_inputs, connected + 1)
+    return max(spec.max_inputs, connected)
+
+
+class PortItem(QGraphicsItem):
+    """A connection point. ``kind`` is "in" (with its ``index``) or "out"."""
+
+    def __init__(self, node: NodeItem, kind: str, index: int = 0):
+        super().__init__(node)
+        self.node, self.kind, self.index = node, kind, index
+        self.hover = False
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(2)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        r = PORT_R + 3
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        p = QPainterPath()
+        p.addEllipse(self.boundingRect())
+        return p
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = PORT_R + (2 if self.hover else 0)
+        painter.setPen(QPen(QColor("#3a3f47"), 1.2))
+        painter.setBrush(QColor("#ffd166") if self.hover else QColor("#e8eaed"))
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    def hoverEnterEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        self.hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        self.hover = False
+        self.update()
+
+    def anchor(self) -> QPointF:
+        return self.scenePos()
+
+    def port_name(self) -> str:
+        return f"{self.node.node_id}.{'out' if self.kind == 'out' else f'in{self.index}'}"
+
+
+class BadgeItem(QGraphicsItem):
+    """A red (error) or amber (warning) dot on a node; its tooltip says what is wrong and what would fix it."""
+
+    def __init__(self, node: NodeItem):
+        super().__init__(node)
+        self.node = node
+        self.errors: list[Any] = []
+        self.setZValue(3)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setVisible(False)
+
+    def set_errors(self, errors: list[Any]) -> None:
+        self.errors = list(errors)
+        self.setVisible(bool(self.errors))
+        self.setToolTip(badge_tooltip(self.errors))
+        self.update()
+
+    @property
+    def level(self) -> str:
+        return "error" if any(getattr(e, "level", "error") == "error" for e in self.errors) else "warning"
+
+    def fixes(self) -> list[Any]:
+        out = []
+        for e in self.errors:
+            out.extend(getattr(e, "fixes", ()) or ())
+        return out
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return QRectF(-BADGE_R - 1, -BADGE_R - 1, 2 * BADGE_R + 2, 2 * BADGE_R + 2)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("#ffffff"), 1.5))
+        painter.setBrush(QColor("#d93025") if self.level == "error" else QColor("#e8a317"))
+        painter.drawEllipse(QPointF(0, 0), BADGE_R, BADGE_R)
+        f = QFont(painter.font())
+        f.setBold(True)
+        f.setPointSizeF(9)
+        painter.setFont(f)
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
+
+    def mousePressEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        if ev.button() == Qt.MouseButton.LeftButton:
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "badge_clicked"):
+                scene.badge_clicked(self, ev.screenPos())
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+
+def badge_tooltip(errors: list[Any]) -> str:
+    if not errors:
+        return ""
+    lines = []
+    for e in errors:
+        head = "Problem" if getattr(e, "level", "error") == "error" else "Warning"
+        lines.append(f"<b>{head}:</b> {_esc(e.message)}")
+        fixes = getattr(e, "fixes", ()) or ()
+        for f in fixes:
+            lines.append(f"&nbsp;&nbsp;→ <i>Fix:</i> {_esc(f.title)}")
+    if any(getattr(e, "fixes", ()) for e in errors):
+        lines.append("<br><i>Click the badge to apply a fix.</i>")
+    return "<br>".join(lines)
+
+
+def _esc(s: str) -> str:
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class NodeItem(QGraphicsObject):
+    """One layer on the canvas. Its document id is ``node_id``; what it shows is set by the scene."""
+
+    def __init__(self, node_id: str, type_name: str, params: dict[str, Any] | None = None,
+                 label: str | None = None, n_inputs: int = 0):
+        super().__init__()
+        self.node_id = node_id
+        self.type_name = type_name
+        self.params: dict[str, Any] = dict(params or {})
+        self.label = label
+        self.shape_str = "?"
+        self.connected = True
+        self.edges: list[EdgeItem] = []
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsScenePositionChanges
+        )
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.color = layer_color(type_name)
+        self.has_output = type_name != "Output"
+        self.in_ports: list[PortItem] = []
+        self.out_port = PortItem(self, "out") if self.has_output else None
+        if self.out_port is not None:
+            self.out_port.setPos(NODE_W / 2, NODE_H)
+        self.badge = BadgeItem(self)
+        self.badge.setPos(NODE_W - 4, 4)
+        self.set_input_count(input_port_count(type_name, n_inputs))
+        self._refresh_tooltip()
+
+    # -- content ---------------------------------------------------------------------------
+    def title(self) -> str:
+        return self.label or self.node_id
+
+    def set_data(self, type_name: str, params: dict[str, Any], label: str | None) -> None:
+        if type_name != self.type_name:
+            self.type_name = type_name
+            self.color = layer_color(type_name)
+        self.params = dict(params)
+        self.label = label
+        self._refresh_tooltip()
+        self.update()
+
+    def set_info(self, shape: Any, connected: bool = True) -> None:
+        text = shape_text(shape)
+        if text != self.shape_str or connected != self.connected:
+            self.shape_str = text
+            self.connected = connected
+            self.update()
+
+    def set_input_count(self, n: int) -> None:
+        while len(self.in_ports) > n:
+            p = self.in_ports.pop()
+            if self.scene() is not None:
+                self.scene().removeItem(p)
+            else:
+                p.setParentItem(None)
+        while len(self.in_ports) < n:
+            self.in_ports.append(PortItem(self, "in", len(self.in_ports)))
+        for i, p in enumerate(self.in_ports):
+            p.setPos(NODE_W * (i + 1) / (n + 1), 0)
+
+    def in_port(self, index: int) -> PortItem | None:
+        return self.in_ports[index] if 0 <= index < len(self.in_ports) else None
+
+    def _refresh_tooltip(self) -> None:
+        spec = get_layer(self.type_name)
+        doc = spec.doc if spec is not None else ""
+        self.setToolTip(f"<b>{_esc(self.title())}</b> ({_esc(self.type_name)}, id <code>{_esc(self.node_id)}</code>)"
+                        f"<br>{_esc(doc)}")
+
+    # -- geometry & drawing ----------------------------------------------------------------
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        pal = widget.palette() if widget is not None else None
+        base = pal.color(pal.ColorRole.Base) if pal is not None else QColor("#ffffff")
+        text = pal.color(pal.ColorRole.Text) if pal is not None else QColor("#202124")
+        dark = base.lightness() < 128
+        fill = QColor(base).lighter(135) if dark else QColor("#fbfbfc")
+        if lod < 0.35:  # far away: a coloured box is all one can see (and all that is cheap)
+            painter.fillRect(rect, self.color)
+            if selected:
+                painter.setPen(QPen(QColor("#1a73e8"), 4))
+                painter.drawRect(rect)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        border = QColor("#1a73e8") if selected else (QColor(text).darker(150) if not dark else QColor("#5f6368"))
+        painter.setPen(QPen(border, 2.5 if selected else 1.0, Qt.PenStyle.SolidLine if self.connected
+                            else Qt.PenStyle.DashLine))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(rect, 7, 7)
+        stripe = QPainterPath()
+        stripe.addRoundedRect(QRectF(0, 0, 7, NODE_H), 3, 3)
+        painter.fillPath(stripe, self.color)
+        f = QFont(painter.font())
+        f.setPointSizeF(9.5)
+        f.setBold(True)
+        painter.setFont(f)
+        painter.setPen(text)
+        fm = QFontMetrics(f)
+        painter.drawText(QRectF(14, 5, NODE_W - 24, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         fm.elidedText(self.title(), Qt.TextElideMode.ElideRight, int(NODE_W - 24)))
+        f.setBold(False)
+        f.setPointSizeF(8.0)
+        painter.setFont(f)
+        fm = QFontMetrics(f)
+        muted = QColor(text)
+        muted.setAlpha(170)
+        painter.setPen(muted)
+        sub = self.type_name if not self.label or self.label == self.node_id else f"{self.type_name} · {self.node_id}"
+        kp = key_params_text(self.type_name, self.params)
+        line2 = f"{sub}  {kp}" if kp else sub
+        painter.drawText(QRectF(14, 23, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         fm.elidedText(line2, Qt.TextElideMode.ElideRight, int(NODE_W - 20)))
+        f.setPointSizeF(8.5)
+        f.setBold(True)
+        painter.setFont(f)
+        bad = self.badge.isVisible() and self.badge.level == "error"
+        painter.setPen(QColor("#d93025") if bad and self.shape_str == "?" else QColor("#188038") if not dark
+                       else QColor("#81c995"))
+        painter.drawText(QRectF(14, 40, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         "→ " + self.shape_str)
+
+    def itemChange(self, change, value):  # noqa: N802 - Qt API
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for e in self.edges:
+                e.adjust()
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "node_double_clicked"):
+            scene.node_double_clicked(self)
+        ev.accept()
+
+
+class EdgeItem(QGraphicsPathItem):
+    """A connection from ``src``'s output port to input port ``port`` of ``dst``; re-routes when either moves."""
+
+    def __init__(self, src: NodeItem, dst: NodeItem, port: int):
+        super().__init__()
+        self.src, self.dst, self.port = src, dst, port
+        self.setZValue(0)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setPen(QPen(QColor("#80868b"), 2.0))
+        self.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+        src.edges.append(self)
+        dst.edges.append(self)
+        self.setToolTip(f"{src.node_id} → {dst.node_id} (input {port})")
+        self.adjust()
+
+    def key(self) -> tuple[str, str, int]:
+        return (self.src.node_id, self.dst.node_id, self.port)
+
+    def endpoints(self) -> tuple[QPointF, QPointF]:
+        a = self.src.out_port.anchor() if self.src.out_port is not None else self.src.scenePos()
+        p = self.dst.in_port(self.port)
+        b = p.anchor() if p is not None else self.dst.scenePos() + QPointF(NODE_W / 2, 0)
+        return a, b
+
+    def adjust(self) -> None:
+        a, b = self.endpoints()
+        self.setPath(edge_path(a, b))
+
+    def detach(self) -> None:
+        for n in (self.src, self.dst):
+            if self in n.edges:
+                n.edges.remove(self)
+
+    def shape(self) -> QPainterPath:
+        s = QPainterPathStroker()
+        s.setWidth(10)
+        return s.createStroke(self.path())
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("#1a73e8") if selected else QColor("#80868b"), 3.0 if selected else 2.0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+
+
+def edge_path(a: QPointF, b: QPointF) -> QPainterPath:
+    """A vertical S-curve from an output port down (or back up) to an input port."""
+    path = QPainterPath(a)
+    dy = max(40.0, abs(b.y() - a.y()) * 0.5)
+    path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
+    return path

@@ -1,0 +1,183 @@
+"""The canvas view (zoom with the wheel or Ctrl+= / Ctrl+-, pan with the middle button or
+Space+drag, F fits the graph) and a small overview of the whole graph for large models."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
+
+from .scene import GraphScene
+
+MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
+
+
+class CanvasView(QGraphicsView):
+    zoomChanged = Signal(float)
+    viewportMoved = Signal()
+
+    def __init__(self, scene: GraphScene, parent: QWidget | None = None):
+        super().__init__(scene, parent)
+        self.setObjectName("canvas")
+        self.setAccessibleName("Model canvas")
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setAcceptDrops(True)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)  # the scene's interactions do selection
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._pan_from: QPointF | None = None
+        self._space = False
+        self.horizontalScrollBar().valueChanged.connect(lambda _v: self.viewportMoved.emit())
+        self.verticalScrollBar().valueChanged.connect(lambda _v: self.viewportMoved.emit())
+
+    # -- zoom --------------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, z: float) -> None:
+        z = max(MIN_ZOOM, min(MAX_ZOOM, z))
+        f = z / self.zoom()
+        if abs(f - 1.0) > 1e-9:
+            self.scale(f, f)
+            self.zoomChanged.emit(self.zoom())
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom() * 1.25)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom() / 1.25)
+
+    def fit(self) -> None:
+        """Fit the whole graph (never zooming in beyond 100%, so a small graph stays readable)."""
+        sc = self.scene()
+        r = sc.node_rect() if isinstance(sc, GraphScene) else sc.itemsBoundingRect()
+        if r.isNull():
+            return
+        r = r.adjusted(-40, -40, 40, 40)
+        self.setSceneRect(sc.itemsBoundingRect().united(r).adjusted(-2000, -2000, 2000, 2000))
+        self.fitInView(r, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom() > 1.0:
+            self.set_zoom(1.0)
+            self.centerOn(r.center())
+        elif self.zoom() < MIN_ZOOM:
+            self.set_zoom(MIN_ZOOM)
+            self.centerOn(r.center())
+        self.zoomChanged.emit(self.zoom())
+
+    def grow_scene_rect(self) -> None:
+        """Keep some room around the graph so nodes can be dragged past its edge."""
+        sc = self.scene()
+        r = sc.itemsBoundingRect().adjusted(-2000, -2000, 2000, 2000)
+        if not self.sceneRect().contains(r):
+            self.setSceneRect(self.sceneRect().united(r))
+
+    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            super().wheelEvent(ev)  # Shift+wheel scrolls
+            return
+        dy = ev.angleDelta().y()
+        if dy:
+            self.set_zoom(self.zoom() * (1.0015 ** dy))
+        ev.accept()
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        k, mods = ev.key(), ev.modifiers()
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        if ctrl and k in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_in()
+        elif ctrl and k == Qt.Key.Key_Minus:
+            self.zoom_out()
+        elif ctrl and k == Qt.Key.Key_0:
+            self.set_zoom(1.0)
+        elif k == Qt.Key.Key_F and not mods:
+            self.fit()
+        elif k == Qt.Key.Key_Space and not ev.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            super().keyPressEvent(ev)
+            return
+        ev.accept()
+
+    def keyReleaseEvent(self, ev: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        if ev.key() == Qt.Key.Key_Space and not ev.isAutoRepeat():
+            self._space = False
+            self.viewport().unsetCursor()
+        super().keyReleaseEvent(ev)
+
+    # -- pan ---------------------------------------------------------------------------------
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if ev.button() == Qt.MouseButton.MiddleButton or (self._space and ev.button() == Qt.MouseButton.LeftButton):
+            self._pan_from = ev.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if self._pan_from is not None:
+            d = ev.position() - self._pan_from
+            self._pan_from = ev.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(d.y()))
+            ev.accept()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if self._pan_from is not None:
+            self._pan_from = None
+            if self._space:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            else:
+                self.viewport().unsetCursor()
+            ev.accept()
+            return
+        super().mouseReleaseEvent(ev)
+        self.grow_scene_rect()
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+
+class Overview(QGraphicsView):
+    """The whole graph at a glance with the main view's window on it; click or drag to go there."""
+
+    def __init__(self, main: CanvasView, parent: QWidget | None = None):
+        super().__init__(main.scene(), parent)
+        self.main = main
+        self.setObjectName("canvasOverview")
+        self.setInteractive(False)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
+        self.setFixedSize(180, 130)
+        self.setToolTip("Overview: click or drag to move the canvas")
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(self.refit)
+        main.scene().changed.connect(lambda _r: self._timer.start())
+        main.viewportMoved.connect(self.viewport().update)
+        main.zoomChanged.connect(lambda _z: self.viewport().update())
+
+    def refit(self) -> None:
+        r = self.scene().itemsBoundingRect()
+        if not r.isNull():
+            self.fitInView(r.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+        self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
+        painter.setPen(QPen(QColor("#1a73e8"), 0))
+        painter.setBrush(QColor(26, 115, 232, 40))
+        painter.drawRect(self.main.visible_scene_rect())
+
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self.main.centerOn(self.mapToScene(ev.position().toPoint()))
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if ev.buttons() & Qt.MouseButton.LeftButton:
+            self.main.centerOn(self.mapToScene(ev.position().toPoint()))
