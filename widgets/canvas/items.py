@@ -30,6 +30,8 @@ NODE_W = 168.0
 NODE_H = 64.0
 PORT_R = 6.0
 BADGE_R = 9.0
+_POS_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged  # looked up once: itemChange is hot
+_SELECTED = QStyle.StateFlag.State_Selected
 
 # short names for the params a node shows on its face (the inspector shows all of them)
 SHORT = {
@@ -84,7 +86,6 @@ class PortItem(QGraphicsItem):
         self.node, self.kind, self.index = node, kind, index
         self.hover = False
         self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
@@ -105,6 +106,7 @@ class PortItem(QGraphicsItem):
 
     def hoverEnterEvent(self, ev) -> None:  # noqa: N802 - Qt API
         self.hover = True
+        self.setCursor(Qt.CursorShape.CrossCursor)
         self.update()
 
     def hoverLeaveEvent(self, ev) -> None:  # noqa: N802 - Qt API
@@ -218,7 +220,6 @@ class NodeItem(QGraphicsObject):
         self.badge = BadgeItem(self)
         self.badge.setPos(NODE_W - 4, 4)
         self.set_input_count(input_port_count(type_name, n_inputs))
-        self._refresh_tooltip()
 
     # -- content ---------------------------------------------------------------------------
     def title(self) -> str:
@@ -230,7 +231,8 @@ class NodeItem(QGraphicsObject):
             self.color = layer_color(type_name)
         self.params = dict(params)
         self.label = label
-        self._refresh_tooltip()
+        if self.toolTip():
+            self._refresh_tooltip()
         self.update()
 
     def set_info(self, shape: Any, connected: bool = True) -> None:
@@ -267,7 +269,7 @@ class NodeItem(QGraphicsObject):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = bool(option.state & _SELECTED)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         pal = widget.palette() if widget is not None else None
         base = pal.color(pal.ColorRole.Base) if pal is not None else QColor("#ffffff")
@@ -318,8 +320,13 @@ class NodeItem(QGraphicsObject):
         painter.drawText(QRectF(14, 40, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          "→ " + self.shape_str)
 
+    def hoverEnterEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        if not self.toolTip():  # built on first hover: 10,000 nodes need not format 10,000 tooltips
+            self._refresh_tooltip()
+        super().hoverEnterEvent(ev)
+
     def itemChange(self, change, value):  # noqa: N802 - Qt API
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+        if change == _POS_CHANGED:
             for e in self.edges:
                 e.adjust()
         return super().itemChange(change, value)
@@ -370,7 +377,7 @@ class EdgeItem(QGraphicsPathItem):
         return s.createStroke(self.path())
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = bool(option.state & _SELECTED)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor("#1a73e8") if selected else QColor("#80868b"), 3.0 if selected else 2.0))
         painter.setBrush(Qt.BrushStyle.NoBrush)
