@@ -60,6 +60,7 @@ class NewLinkAction(Interaction):
         self.line.setPath(edge_path(a, pos) if self.port.kind == "out" else edge_path(pos, a))
 
     def _target_at(self, pos: QPointF) -> PortItem | NodeItem | None:
+        self.scene.ensure_ports_near(pos)
         for it in self.scene.items(pos):
             if isinstance(it, PortItem) and it.node is not self.port.node and it.kind != self.port.kind:
                 return it

@@ -98,11 +98,12 @@ class PortItem(QGraphicsItem):
         return p
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
+        if not self.hover:  # the node paints the resting dot; the port only its hover highlight
+            return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = PORT_R + (2 if self.hover else 0)
         painter.setPen(QPen(QColor("#3a3f47"), 1.2))
-        painter.setBrush(QColor("#ffd166") if self.hover else QColor("#e8eaed"))
-        painter.drawEllipse(QPointF(0, 0), r, r)
+        painter.setBrush(QColor("#ffd166"))
+        painter.drawEllipse(QPointF(0, 0), PORT_R + 2, PORT_R + 2)
 
     def hoverEnterEvent(self, ev) -> None:  # noqa: N802 - Qt API
         self.hover = True
@@ -192,7 +193,11 @@ def _esc(s: str) -> str:
 
 
 class NodeItem(QGraphicsObject):
-    """One layer on the canvas. Its document id is ``node_id``; what it shows is set by the scene."""
+    """One layer on the canvas. Its document id is ``node_id``; what it shows is set by the scene.
+
+    Ports and the badge are created on demand (the first hover or press near the node, the first
+    problem): the node paints its port dots itself, and edges anchor to computed points, so a
+    10,000-node graph creates one item per node and one per edge."""
 
     def __init__(self, node_id: str, type_name: str, params: dict[str, Any] | None = None,
                  label: str | None = None, n_inputs: int = 0):
@@ -207,19 +212,61 @@ class NodeItem(QGraphicsObject):
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
             | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-            | QGraphicsItem.GraphicsItemFlag.ItemSendsScenePositionChanges
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
         )
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.color = layer_color(type_name)
         self.has_output = type_name != "Output"
-        self.in_ports: list[PortItem] = []
-        self.out_port = PortItem(self, "out") if self.has_output else None
-        if self.out_port is not None:
-            self.out_port.setPos(NODE_W / 2, NODE_H)
-        self.badge = BadgeItem(self)
-        self.badge.setPos(NODE_W - 4, 4)
-        self.set_input_count(input_port_count(type_name, n_inputs))
+        self.n_in = input_port_count(type_name, n_inputs)
+        self._in_ports: list[PortItem] | None = None
+        self._out_port: PortItem | None = None
+        self._badge: BadgeItem | None = None
+        self.errors: list[Any] = []
+
+    # -- ports and badge (lazy) ------------------------------------------------------------
+    def ensure_ports(self) -> None:
+        if self._in_ports is not None:
+            return
+        self._in_ports = []
+        if self.has_output:
+            self._out_port = PortItem(self, "out")
+            self._out_port.setPos(NODE_W / 2, NODE_H)
+        self._sync_port_items()
+
+    @property
+    def in_ports(self) -> list[PortItem]:
+        self.ensure_ports()
+        return self._in_ports  # type: ignore[return-value]
+
+    @property
+    def out_port(self) -> PortItem | None:
+        self.ensure_ports()
+        return self._out_port
+
+    @property
+    def badge(self) -> BadgeItem:
+        if self._badge is None:
+            self._badge = BadgeItem(self)
+            self._badge.setPos(NODE_W - 4, 4)
+            self._badge.set_errors(self.errors)
+        return self._badge
+
+    def set_errors(self, errors: list[Any]) -> None:
+        self.errors = list(errors)
+        if errors or self._badge is not None:
+            self.badge.set_errors(self.errors)
+        self.update()
+
+    def has_error(self) -> bool:
+        return any(getattr(e, "level", "error") == "error" for e in self.errors)
+
+    def in_anchor(self, index: int) -> QPointF:
+        n = max(self.n_in, index + 1)
+        return self.scenePos() + QPointF(NODE_W * (index + 1) / (n + 1), 0)
+
+    def out_anchor(self) -> QPointF:
+        return self.scenePos() + QPointF(NODE_W / 2, NODE_H)
 
     # -- content ---------------------------------------------------------------------------
     def title(self) -> str:
@@ -243,19 +290,30 @@ class NodeItem(QGraphicsObject):
             self.update()
 
     def set_input_count(self, n: int) -> None:
-        while len(self.in_ports) > n:
-            p = self.in_ports.pop()
+        if n == self.n_in:
+            return
+        self.n_in = n
+        self._sync_port_items()
+        self.update()
+
+    def _sync_port_items(self) -> None:
+        ports = self._in_ports
+        if ports is None:
+            return
+        while len(ports) > self.n_in:
+            p = ports.pop()
             if self.scene() is not None:
                 self.scene().removeItem(p)
             else:
                 p.setParentItem(None)
-        while len(self.in_ports) < n:
-            self.in_ports.append(PortItem(self, "in", len(self.in_ports)))
-        for i, p in enumerate(self.in_ports):
-            p.setPos(NODE_W * (i + 1) / (n + 1), 0)
+        while len(ports) < self.n_in:
+            ports.append(PortItem(self, "in", len(ports)))
+        for i, p in enumerate(ports):
+            p.setPos(NODE_W * (i + 1) / (self.n_in + 1), 0)
 
     def in_port(self, index: int) -> PortItem | None:
-        return self.in_ports[index] if 0 <= index < len(self.in_ports) else None
+        ports = self.in_ports
+        return ports[index] if 0 <= index < len(ports) else None
 
     def _refresh_tooltip(self) -> None:
         spec = get_layer(self.type_name)
@@ -265,7 +323,8 @@ class NodeItem(QGraphicsObject):
 
     # -- geometry & drawing ----------------------------------------------------------------
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
+        m = PORT_R + 1
+        return QRectF(-2, -m, NODE_W + 4, NODE_H + 2 * m)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
@@ -291,6 +350,12 @@ class NodeItem(QGraphicsObject):
         stripe = QPainterPath()
         stripe.addRoundedRect(QRectF(0, 0, 7, NODE_H), 3, 3)
         painter.fillPath(stripe, self.color)
+        painter.setPen(QPen(QColor("#3a3f47"), 1.2))
+        painter.setBrush(QColor("#e8eaed"))
+        for i in range(self.n_in):
+            painter.drawEllipse(QPointF(NODE_W * (i + 1) / (self.n_in + 1), 0), PORT_R, PORT_R)
+        if self.has_output:
+            painter.drawEllipse(QPointF(NODE_W / 2, NODE_H), PORT_R, PORT_R)
         f = QFont(painter.font())
         f.setPointSizeF(9.5)
         f.setBold(True)
@@ -314,13 +379,14 @@ class NodeItem(QGraphicsObject):
         f.setPointSizeF(8.5)
         f.setBold(True)
         painter.setFont(f)
-        bad = self.badge.isVisible() and self.badge.level == "error"
+        bad = self.has_error()
         painter.setPen(QColor("#d93025") if bad and self.shape_str == "?" else QColor("#188038") if not dark
                        else QColor("#81c995"))
         painter.drawText(QRectF(14, 40, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          "→ " + self.shape_str)
 
     def hoverEnterEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        self.ensure_ports()
         if not self.toolTip():  # built on first hover: 10,000 nodes need not format 10,000 tooltips
             self._refresh_tooltip()
         super().hoverEnterEvent(ev)
@@ -357,10 +423,7 @@ class EdgeItem(QGraphicsPathItem):
         return (self.src.node_id, self.dst.node_id, self.port)
 
     def endpoints(self) -> tuple[QPointF, QPointF]:
-        a = self.src.out_port.anchor() if self.src.out_port is not None else self.src.scenePos()
-        p = self.dst.in_port(self.port)
-        b = p.anchor() if p is not None else self.dst.scenePos() + QPointF(NODE_W / 2, 0)
-        return a, b
+        return self.src.out_anchor(), self.dst.in_anchor(self.port)
 
     def adjust(self) -> None:
         a, b = self.endpoints()

@@ -126,7 +126,7 @@ class GraphScene(QGraphicsScene):
         a, b = self.nodes.get(src), self.nodes.get(dst)
         if a is None or b is None or (src, dst, port) in self.edges:
             return None
-        if port >= len(b.in_ports):
+        if port >= b.n_in:
             b.set_input_count(max(port + 1, input_port_count(b.type_name, port + 1)))
         e = EdgeItem(a, b, port)
         self.addItem(e)
@@ -149,7 +149,7 @@ class GraphScene(QGraphicsScene):
     def _sync_ports(self, item: NodeItem) -> None:
         used = [e.port for e in item.edges if e.dst is item]
         n = input_port_count(item.type_name, max(used) + 1 if used else 0)
-        if n != len(item.in_ports):
+        if n != item.n_in:
             item.set_input_count(max(n, max(used) + 1 if used else 0))
             for e in item.edges:
                 e.adjust()
@@ -169,8 +169,7 @@ class GraphScene(QGraphicsScene):
             item.set_info(info.output_shape if info else None, info.connected if info else True)
             errs = by_node.get(nid, [])
             if errs != self._errors_by_node.get(nid, []):
-                item.badge.set_errors(errs)
-                item.update()
+                item.set_errors(errs)
         self._errors_by_node = by_node
 
     # -- queries -----------------------------------------------------------------------------
@@ -205,6 +204,7 @@ class GraphScene(QGraphicsScene):
         if self.interaction is not None and self.interaction.mouse_press(ev):
             return
         if ev.button() == Qt.MouseButton.LeftButton:
+            self.ensure_ports_near(ev.scenePos())
             top = self.itemAt(ev.scenePos(), self.views()[0].transform() if self.views() else self._identity())
             if isinstance(top, PortItem):
                 self.set_interaction(NewLinkAction(self, top))
@@ -225,6 +225,13 @@ class GraphScene(QGraphicsScene):
                 self.set_interaction(move)
             return
         super().mousePressEvent(ev)
+
+    def ensure_ports_near(self, pos: QPointF) -> None:
+        """Port items exist only where the mouse has been (see ``NodeItem``): make them under ``pos``."""
+        r = QRectF(pos.x() - 12, pos.y() - 12, 24, 24)
+        for it in self.items(r):
+            if isinstance(it, NodeItem):
+                it.ensure_ports()
 
     @staticmethod
     def _identity():
