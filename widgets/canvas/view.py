@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 from .scene import GraphScene
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
+READABLE_ZOOM = 0.75  # below this a node's text is too small to read
 
 
 class CanvasView(QGraphicsView):
@@ -49,8 +50,9 @@ class CanvasView(QGraphicsView):
     def zoom_out(self) -> None:
         self.set_zoom(self.zoom() / 1.25)
 
-    def fit(self) -> None:
-        """Fit the whole graph (never zooming in beyond 100%, so a small graph stays readable)."""
+    def fit(self, readable: bool = False) -> None:
+        """Fit the whole graph (never zooming in beyond 100%). ``readable``: on opening, never zoom out
+        so far that the text cannot be read; show the graph's beginning (its top-left) instead."""
         sc = self.scene()
         r = sc.node_rect() if isinstance(sc, GraphScene) else sc.itemsBoundingRect()
         if r.isNull():
@@ -61,6 +63,11 @@ class CanvasView(QGraphicsView):
         if self.zoom() > 1.0:
             self.set_zoom(1.0)
             self.centerOn(r.center())
+        elif readable and self.zoom() < READABLE_ZOOM:
+            self.set_zoom(READABLE_ZOOM)
+            vis = self.visible_scene_rect()
+            self.centerOn(QPointF(max(r.center().x(), r.left() + vis.width() / 2) if r.width() > vis.width()
+                                  else r.center().x(), r.top() + vis.height() / 2))
         elif self.zoom() < MIN_ZOOM:
             self.set_zoom(MIN_ZOOM)
             self.centerOn(r.center())
@@ -161,13 +168,33 @@ class Overview(QGraphicsView):
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.refit)
         main.scene().changed.connect(lambda _r: self._timer.start())
-        main.viewportMoved.connect(self.viewport().update)
-        main.zoomChanged.connect(lambda _z: self.viewport().update())
+        main.viewportMoved.connect(self._main_moved)
+        main.zoomChanged.connect(lambda _z: self._main_moved())
+
+    def showEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().showEvent(ev)
+        self.refit()
+
+    def set_scene(self, scene) -> None:
+        self.setScene(scene)
+        scene.changed.connect(lambda _r: self._timer.start())
+        self.refit()
 
     def refit(self) -> None:
-        r = self.scene().itemsBoundingRect()
+        sc = self.scene()
+        if sc is None:
+            return
+        r = sc.node_rect() if isinstance(sc, GraphScene) else sc.itemsBoundingRect()
         if not r.isNull():
             self.fitInView(r.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+        self._main_moved()
+
+    def _main_moved(self) -> None:
+        """Shown only while part of the graph is off screen; repaint the window frame."""
+        sc = self.scene()
+        if isinstance(sc, GraphScene):
+            r = sc.node_rect()
+            self.setVisible(not r.isNull() and not self.main.visible_scene_rect().contains(r))
         self.viewport().update()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
