@@ -17,6 +17,7 @@ from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 from . import settings as st
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .designer import DesignerView
 from .document import DocumentController
 from .project_panel import ProjectPanel
 from .prompts import Prompts
@@ -62,6 +63,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.designer = DesignerView(self.doc, getattr(self, "analysis", None), self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # where the studio opens; Train is one tab away
+        self.tabs.setCurrentIndex(0)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -145,6 +149,9 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
+        e.addSeparator()
+        for a in self.designer.edit_actions():
+            e.addAction(a)
         t = mb.addMenu("&Train")
         for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
             t.addAction(a)

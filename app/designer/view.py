@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QMenu,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -164,7 +165,11 @@ class DesignerView(QWidget):
         self.layer_table.setObjectName("layerTable")
         self.layer_table.setModel(self.layer_model)
         self.layer_table.verticalHeader().setVisible(False)
-        self.layer_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hdr = self.layer_table.horizontalHeader()
+        hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # ResizeToContents measures every row
+        hdr.setStretchLastSection(True)
+        for col, width in enumerate((110, 110, 80, 90)):
+            self.layer_table.setColumnWidth(col, width)
         self.layer_table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.layer_table.clicked.connect(self._table_clicked)
         self.history = QUndoView(doc.undo_stack)
@@ -198,6 +203,8 @@ class DesignerView(QWidget):
         side.addTab(self.layer_table, "Layers")
         side.addTab(self.history, "History")
         self.side_tabs = side
+        side.currentChanged.connect(lambda _i: self._code_stale and self.refresh_code())
+        self._code_stale = False
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.inspector)
         right.addWidget(side)
@@ -268,6 +275,22 @@ class DesignerView(QWidget):
         self.act_paste = self._act("Paste", self.paste, QKeySequence(K.Paste), toolbar=False)
         self.act_select_all = self._act("Select all", self.select_all, QKeySequence(K.SelectAll), toolbar=False)
 
+    def showEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().showEvent(ev)
+        if self._code_stale:
+            QTimer.singleShot(0, self.refresh_code)
+
+    def edit_actions(self) -> list[QAction]:
+        """For the window's Edit menu."""
+        return [self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete, self.act_select_all,
+                self.act_group, self.act_layout]
+
+    def show_for_screenshot(self) -> None:
+        """Fit the canvas readably now (``--screenshot --view designer``)."""
+        view = self.current_view()
+        if view is not None:
+            view.fit(readable=True)
+
     # -- pages & scenes ------------------------------------------------------------------------
     def current_page(self) -> CanvasPage | None:
         w = self.tabs.currentWidget()
@@ -305,8 +328,31 @@ class DesignerView(QWidget):
             scene.fixRequested.connect(lambda nid, fix, g=path: self.apply_fix(g, nid, fix))
             scene.nodeActivated.connect(lambda nid, g=path: self.open_node(g, nid))
             scene.selectionChanged.connect(self._selection_changed)
+            scene.contextRequested.connect(lambda nid, pos, screen, g=path: self.context_menu(g, nid, pos, screen))
             scene.load(self._graph(path), self.results.get(path), path)
         return scene
+
+    def context_menu(self, path: str, nid: str, pos: QPointF, screen: Any) -> QMenu:
+        menu = QMenu(self)
+        menu.setObjectName("canvasMenu")
+        g = self._graph(path)
+        node = g.node(nid) if (g is not None and nid) else None
+        if node is not None:
+            if node.type == "Block":
+                menu.addAction("Open block", lambda: self.open_node(path, nid))
+            for a in (self.act_duplicate, self.act_copy, self.act_cut, self.act_delete, self.act_group,
+                      self.act_save_block):
+                menu.addAction(a)
+        else:
+            menu.addAction(self.act_paste)
+            menu.addAction(self.act_select_all)
+            menu.addSeparator()
+            menu.addAction(self.act_layout)
+            menu.addAction(self.act_layout_lr)
+            menu.addAction(self.act_fit)
+        self.canvas_menu = menu
+        menu.popup(screen.toPoint() if hasattr(screen, "toPoint") else screen)
+        return menu
 
     def _scene_if(self, path: str) -> bool:
         return path in self.scenes
@@ -437,6 +483,11 @@ class DesignerView(QWidget):
         self._message_timer.start(6000)
 
     def refresh_code(self) -> None:
+        """Regenerate the code view, only while it can be seen (a 10,000-layer graph's source is long)."""
+        if not self.code_view.isVisible():
+            self._code_stale = True
+            return
+        self._code_stale = False
         path = self.current_path()
         if path is None or self.doc.project is None:
             self.code_view.set_source("")

@@ -347,6 +347,9 @@ class NodeItem(QGraphicsObject):
                             else Qt.PenStyle.DashLine))
         painter.setBrush(fill)
         painter.drawRoundedRect(rect, 7, 7)
+        if self.type_name == "Block":  # a collapsed sub-graph: a second frame says "there is more inside"
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 5, 5)
         stripe = QPainterPath()
         stripe.addRoundedRect(QRectF(0, 0, 7, NODE_H), 3, 3)
         painter.fillPath(stripe, self.color)
@@ -373,6 +376,8 @@ class NodeItem(QGraphicsObject):
         painter.setPen(muted)
         sub = self.type_name if not self.label or self.label == self.node_id else f"{self.type_name} · {self.node_id}"
         kp = key_params_text(self.type_name, self.params)
+        if self.type_name == "Block":
+            kp = f"{self.params.get('block', '?')} (double-click to open)"
         line2 = f"{sub}  {kp}" if kp else sub
         painter.drawText(QRectF(14, 23, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          fm.elidedText(line2, Qt.TextElideMode.ElideRight, int(NODE_W - 20)))

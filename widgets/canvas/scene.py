@@ -49,6 +49,7 @@ class GraphScene(QGraphicsScene):
     blockDropped = Signal(str, QPointF)  # fragment JSON, scene pos
     fixRequested = Signal(str, object)  # node id, the Fix
     nodeActivated = Signal(str)  # double-click (opens a block)
+    contextRequested = Signal(str, QPointF, object)  # node id ("" for empty canvas), scene pos, screen pos
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -254,6 +255,13 @@ class GraphScene(QGraphicsScene):
             self.interaction.cancel()
             return
         super().keyPressEvent(ev)
+
+    def contextMenuEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        node = next((it for it in self.items(ev.scenePos()) if isinstance(it, NodeItem)), None)
+        if node is not None and not node.isSelected():
+            self.select_nodes([node.node_id])
+        self.contextRequested.emit(node.node_id if node else "", ev.scenePos(), ev.screenPos())
+        ev.accept()
 
     # -- badges and double-clicks (called by the items) ------------------------------------
     def badge_clicked(self, badge: BadgeItem, screen_pos) -> None:
