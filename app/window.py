@@ -15,6 +15,7 @@ from engine.templates import list_templates, load_template
 from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
+from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
 from .designer import DesignerView
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         if self.prompts.parent is None:
             self.prompts.parent = self
         self.doc = DocumentController(self)
+        self.analysis = AnalysisService(self.doc, self)  # live checking after every edit (debounced)
         self.bridge = bridge or RunnerBridge(self)
         if self.bridge.parent() is None:
             self.bridge.setParent(self)
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
         self.doc.dirtyChanged.connect(lambda _d: self._update_title())
         self.doc.pathChanged.connect(lambda _p: self._update_title())
         self.doc.replaced.connect(self._on_replaced)
+        self.doc.graphChanged.connect(lambda _g: self.project_panel.set_project(self.doc.project))
         self.bridge.runningChanged.connect(self._running_changed)
         self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
         self.bridge.resumed.connect(lambda _e: self.act_pause.setText("&Pause"))

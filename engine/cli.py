@@ -140,7 +140,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .graph import analyze
+    from .graph import analyze_project
     from .project import load_project
 
     project = load_project(args.file)
@@ -149,21 +149,19 @@ def cmd_check(args) -> int:
 
     if args.report and same_file(args.report, args.file):
         raise OutputError(f"--report: {args.report} is the project file; writing the report there would overwrite it")
-    graphs = {}
-    ok = True
+    results = analyze_project(project)
+    graphs = {k: r for k, r in results.items() if not k.startswith("blocks.")}
+    ok = all(r.ok for r in graphs.values())
     errors: list[dict[str, Any]] = []
-    for gpath, g in project.graphs().items():
-        res = analyze(g, gpath)
-        graphs[gpath] = res
-        ok = ok and res.ok
-        errors += [{"graph": gpath, "node": e.node, "message": e.message, "level": e.level} for e in res.errors]
-        _print_table(gpath, res, multi=len(project.graphs()) > 1)
+    for gpath, res in graphs.items():
+        errors += [e.to_json() for e in res.errors]
+        _print_table(gpath, res, multi=len(graphs) > 1)
     total_params = sum(r.total_params for r in graphs.values())
     total_macs = sum(r.total_macs for r in graphs.values())
     print(f"\ntotal: {total_params:,} parameters, {total_macs:,} MACs per sample")
     for e in errors:
-        where = f"{e['graph']}.{e['node']}" if e["node"] else e["graph"]
-        print(f"{e['level']}: {where}: {e['message']}", file=sys.stderr)
+        fix = f" (fix: {e['fixes'][0]})" if e.get("fixes") else ""
+        print(f"{e['level']}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
     report: dict[str, Any] = {
         "ok": ok,
         "file": str(args.file),

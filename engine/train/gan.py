@@ -173,7 +173,7 @@ def compile_role(project: Any, role: str) -> Any:
     graphs = project.models or {}
     if role not in graphs:
         raise ProjectError([Problem(f"models.{role}", f"missing: a {project.train.task.upper()} project needs this graph")])
-    module, _ = compile_graph(graphs[role], f"models.{role}")
+    module, _ = compile_graph(graphs[role], f"models.{role}", blocks=project.blocks)
     return module
 
 

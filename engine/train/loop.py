@@ -114,17 +114,13 @@ class Control:
 
 
 def _set_path(d: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    cur: Any = d
-    for i, key in enumerate(parts[:-1]):
-        nxt = cur.get(key) if isinstance(cur, dict) else None
-        if nxt is None:
-            nxt = {}
-            cur[key] = nxt
-        if not isinstance(nxt, dict):
-            raise ProjectError(f"overrides: {'.'.join(parts[: i + 1])} is not an object, cannot set {dotted}")
-        cur = nxt
-    cur[parts[-1]] = value
+    """One path syntax everywhere: ``train.epochs``, ``model.nodes[c1].params.out_channels``."""
+    from ..edits import set_path
+
+    try:
+        set_path(d, dotted, value)
+    except ValueError as exc:
+        raise ProjectError(f"overrides: {exc}") from None
 
 
 def prepare_project(project: Project | dict[str, Any], overrides: dict[str, Any] | None = None) -> Project:

@@ -73,7 +73,7 @@ class SupervisedTrainer:
         else:
             from ..graph import compile_graph
 
-            model, _ = compile_graph(self.project.model, graph_path="model")
+            model, _ = compile_graph(self.project.model, graph_path="model", blocks=self.project.blocks)
         self.model = model.to(self.device)
         self.num_classes = self.data.num_classes
         self._check_output()

@@ -1,10 +1,9 @@
-"""Compile a graph document: topological order, shape inference, errors per node, the ``nn.Module``.
+"""Analyze a graph document: topological order, shape inference, every problem against its node.
 
 ``analyze`` is pure Python (it never imports torch and allocates no tensors): it orders the nodes,
 infers every shape with the registry's ``infer`` functions, counts parameters and MACs with the
-registry's ``count`` formulas, and collects *every* problem against its node id. ``compile_graph``
-runs ``analyze`` and, when it is clean, builds a ``GraphModule`` whose submodules are registered under
-the node ids (parameter names like ``c1.weight``).
+registry's ``count`` formulas, and collects *every* problem against its node id. It is the one place
+where graph rules live; the loader, ``layerlab check``, the designer's badges and Train all read it.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .layers import ShapeError, get_layer
-from .project import GraphSpec
+from ..layers import ShapeError, get_layer
+from ..project import GraphSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .layers.modules import GraphModule
+    from ..project import Project
+    from .fixes import Fix
 
 Shape = tuple[int, ...]
 
@@ -53,12 +53,30 @@ class NodeError:
     message: str
     graph: str = "model"
     level: str = "error"  # "error" blocks compiling; "warning" (e.g. a node not connected to the Output) does not
+    param: str | None = None  # the parameter the problem is about (the inspector shows it under that field)
+    fixes: tuple[Fix, ...] = ()  # one-click repairs (engine.graph.fixes), filled by analyze_project
+    kind: str = ""  # a stable code for the kind of problem ("feature_map_into_linear", ...), used by fixes
 
     def __str__(self) -> str:
+        if self.node and self.param:
+            return f"{self.node}: {self.param}: {self.message}"
         return f"{self.node}: {self.message}" if self.node else self.message
 
+    @property
+    def path(self) -> str:
+        """The document path: ``model.nodes[c1].params.kernel_size`` (one path syntax everywhere)."""
+        if self.node is None:
+            return self.graph
+        base = f"{self.graph}.nodes[{self.node}]"
+        return f"{base}.params.{self.param}" if self.param else base
+
     def to_json(self) -> dict[str, Any]:
-        return {"node": self.node, "message": self.message, "graph": self.graph, "level": self.level}
+        d = {"node": self.node, "message": self.message, "graph": self.graph, "level": self.level, "path": self.path}
+        if self.param:
+            d["param"] = self.param
+        if self.fixes:
+            d["fixes"] = [f.title for f in self.fixes]
+        return d
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class NodeInfo:
     in_shapes: tuple[tuple[int, ...], ...] = ()  # the shapes arriving at the node (when all are known)
     dtype: str | None = None  # "float" or "long" (the output's dtype), None when unknown
     connected: bool = True  # False: the Output does not depend on this node (it is not built)
+    inner: CompileResult | None = None  # a Block node: the analysis of its graph with these inputs
 
 
 @dataclass
@@ -258,14 +277,25 @@ def _cycle_path(comp: list[str], succ: dict[str, list[str]], order: dict[str, in
     return [*sorted(comp, key=order.__getitem__), start]  # pragma: no cover - a component always loops
 
 
-def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult:
-    """Check ``graph`` and infer every shape; never raises for a bad graph and allocates no tensors."""
+MAX_BLOCK_DEPTH = 16
+
+
+def analyze(graph: GraphSpec | dict, graph_path: str = "model", *, blocks: dict[str, GraphSpec] | None = None,
+            input_shapes: Sequence[tuple[int, ...]] | None = None, input_dtypes: Sequence[str | None] | None = None,
+            _stack: tuple[str, ...] = ()) -> CompileResult:
+    """Check ``graph`` and infer every shape; never raises for a bad graph and allocates no tensors.
+
+    ``blocks``: the project's block definitions (for ``Block`` nodes). ``input_shapes``/``input_dtypes``:
+    when this graph is a block's inside, what arrives at its Input nodes (in their document order)
+    replaces their declared shapes, so one block definition fits wherever it is used.
+    """
     spec_graph, errors = _as_graph(graph, graph_path)
     if spec_graph is None:
         return CompileResult(False, errors, [], 0, 0, [], None, graph_path)
 
-    def err(node: str | None, message: str, level: str = "error") -> None:
-        errors.append(NodeError(node, message, graph_path, level))
+    def err(node: str | None, message: str, level: str = "error", *, param: str | None = None,
+            kind: str = "") -> None:
+        errors.append(NodeError(node, message, graph_path, level, param, (), kind))
 
     # -- nodes (first occurrence of an id wins) -----------------------------------------------
     nodes: dict[str, Any] = {}
@@ -284,11 +314,14 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
     succ: dict[str, list[str]] = {n: [] for n in ids}
     preds: dict[str, list[str]] = {n: [] for n in ids}
     seen_edges: set[tuple[str, str]] = set()
-    for a, b in spec_graph.edges:
+    incoming: dict[str, list[tuple[int, str]]] = {n: [] for n in ids}
+    for e in spec_graph.edges:
+        a, b = e.src, e.dst
         if a not in nodes or b not in nodes:
             missing = [x for x in (a, b) if x not in nodes]
             known = b if a not in nodes and b in nodes else (a if a in nodes else None)
-            err(known, f"connection {a} -> {b} refers to unknown node {missing[0]!r}")
+            errors.append(NodeError(known, f"connection {a} -> {b} refers to unknown node {missing[0]!r}", graph_path,
+                                    kind="dangling_edge"))
             if known:
                 bad.add(known)
             continue
@@ -298,7 +331,21 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             continue
         seen_edges.add((a, b))
         succ[a].append(b)
-        preds[b].append(a)
+        incoming[b].append((e.port, a))
+    for b, ins in incoming.items():
+        ins.sort(key=lambda t: t[0])  # stable: equal ports keep list order
+        ports = [p for p, _ in ins]
+        if len(set(ports)) != len(ports):
+            dup = sorted({p for p in ports if ports.count(p) > 1})
+            err(b, f"input port {dup[0]} is fed by more than one connection "
+                   f"({', '.join(a for p, a in ins if p == dup[0])}); give each connection its own port")
+            bad.add(b)
+        elif ports and ports != list(range(len(ports))):
+            missing_port = next(i for i in range(len(ports) + 1) if i not in ports)
+            err(b, f"input port {missing_port} is empty (connected ports: {', '.join(map(str, ports))}); "
+                   "inputs are numbered from 0 without gaps")
+            bad.add(b)
+        preds[b] = [a for _, a in ins]
 
     # -- per node: type, reserved id, params, input count ----------------------------------------
     specs: dict[str, Any] = {}
@@ -323,7 +370,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             output_ids.append(nid)
         perrs = spec.validate(n.params)
         for pname, pmsg in perrs:
-            err(nid, f"{pname}: {pmsg}" if pname else pmsg)
+            err(nid, pmsg, param=pname or None, kind="bad_param")
         if perrs:
             bad.add(nid)
         else:
@@ -377,6 +424,11 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
     shapes: dict[str, Shape | None] = {}
     dtypes: dict[str, str | None] = {}
     infos: list[NodeInfo] = []
+    given = list(input_shapes) if input_shapes is not None else None
+    if given is not None and len(given) != len(input_ids):
+        err(None, f"this block has {len(input_ids)} Input node(s) but {len(given)} connection(s) lead into it")
+        given = None
+    given_at = {nid: i for i, nid in enumerate(input_ids)} if given is not None else {}
     for nid in topo:
         spec = specs.get(nid)
         n = nodes[nid]
@@ -384,6 +436,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
         shape: Shape | None = None
         dtype: str | None = None
         p_count = macs = 0
+        inner: CompileResult | None = None
         in_shapes: tuple[Shape, ...] = ()
         ready = spec is not None and nid not in bad and nid not in in_cycle and nid in resolved
         if ready and all(shapes.get(s) is not None for s in srcs):
@@ -393,25 +446,45 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             problem = _dtype_problem(spec, n.type, srcs, in_dtypes)
             if problem:
                 err(nid, problem)
+            elif n.type == "Block":
+                inner = _analyze_block(nid, params.get("block"), in_shapes, in_dtypes, blocks, _stack, err)
+                if inner is not None and inner.output_id is not None:
+                    out = inner.node(inner.output_id)
+                    shape, dtype = (out.output_shape, out.dtype) if out is not None else (None, None)
+                    p_count, macs = inner.total_params, inner.total_macs
             else:
                 try:
-                    shape = tuple(int(x) for x in spec.infer(in_shapes, params))
+                    if nid in given_at:
+                        shape = tuple(int(x) for x in given[given_at[nid]])  # type: ignore[index]
+                        dtype = (input_dtypes[given_at[nid]] if input_dtypes else None) or "float"
+                    else:
+                        shape = tuple(int(x) for x in spec.infer(in_shapes, params))
                     if n.type == "Input":
-                        dtype = params.get("dtype", "float")
+                        dtype = dtype if nid in given_at else params.get("dtype", "float")
                     elif spec.in_dtype == "any":
                         dtype = in_dtypes[0] if in_dtypes else "float"
                     else:
                         dtype = "float"
+                    if n.type == "Linear" and len(in_shapes[0]) >= 3:
+                        flat = 1
+                        for d in in_shapes[0]:
+                            flat *= d
+                        raise ShapeError(
+                            f"Linear works on the last dimension only, but {srcs[0]} gives a feature map "
+                            f"{_shape_text(in_shapes[0])}: it would mix just the {in_shapes[0][-1]} values of each row. "
+                            f"Insert a Flatten before {nid} so it sees all {flat:,} values",
+                            kind="feature_map_into_linear",
+                        )
                     p_count, macs = (int(x) for x in spec.count(in_shapes, shape, params))
                 except ShapeError as exc:
-                    err(nid, str(exc))
+                    err(nid, str(exc), kind=getattr(exc, "kind", "") or "shape")
                     shape = None
                 except Exception as exc:  # a registry bug must not take the GUI down
                     err(nid, f"internal error while checking {n.type}: {type(exc).__name__}: {exc}")
                     shape = None
         shapes[nid] = shape
         dtypes[nid] = dtype if shape is not None else None
-        infos.append(NodeInfo(nid, n.type, srcs, shape, p_count, macs, in_shapes, dtypes[nid]))
+        infos.append(NodeInfo(nid, n.type, srcs, shape, p_count, macs, in_shapes, dtypes[nid], True, inner))
 
     # -- connectivity to the Output --------------------------------------------------------------
     live: set[str] = set()
@@ -428,7 +501,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
                 what = "this Input is not used" if nodes[nid].type == "Input" else "its result is never used"
                 err(nid, f"not connected to the Output ({what})", "warning")
     infos = [
-        NodeInfo(i.id, i.type, i.inputs, i.output_shape, i.params, i.macs, i.in_shapes, i.dtype, i.id in live)
+        NodeInfo(i.id, i.type, i.inputs, i.output_shape, i.params, i.macs, i.in_shapes, i.dtype, i.id in live, i.inner)
         for i in infos
     ]
 
@@ -454,64 +527,78 @@ def _dtype_problem(spec: Any, type_name: str, srcs: Sequence[str], in_dtypes: Se
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# building (imports torch lazily)
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def compile_graph(graph: GraphSpec | dict, graph_path: str = "model") -> tuple[GraphModule, CompileResult]:
-    """Analyze and build; raises ``CompileError`` (listing every problem) if the graph is not ok."""
-    result = analyze(graph, graph_path)
-    if not result.ok:
-        raise CompileError(result.errors, graph_path)
-    spec_graph, _ = _as_graph(graph, graph_path)
-    assert spec_graph is not None
-    return _module_class()(spec_graph, result), result
+def _analyze_block(nid: str, name: Any, in_shapes: Sequence[Shape], in_dtypes: Sequence[str | None],
+                   blocks: dict[str, GraphSpec] | None, stack: tuple[str, ...], err: Any) -> CompileResult | None:
+    """A Block node: its definition analysed with the shapes that arrive here; problems land on the node."""
+    defs = blocks or {}
+    if not isinstance(name, str) or name not in defs:
+        known = ", ".join(sorted(defs)) or "none"
+        err(nid, f"block {name!r} is not defined in this project (blocks: {known})", param="block", kind="unknown_block")
+        return None
+    if name in stack or len(stack) >= MAX_BLOCK_DEPTH:
+        err(nid, f"block {name!r} contains itself ({' -> '.join([*stack, name])}); a block cannot be nested in itself",
+            kind="recursive_block")
+        return None
+    inner = analyze(defs[name], f"blocks.{name}", blocks=defs, input_shapes=in_shapes, input_dtypes=in_dtypes,
+                    _stack=(*stack, name))
+    real = [e for e in inner.errors if e.level == "error"]
+    if real:
+        first = real[0]
+        more = f" (and {len(real) - 1} more problem{'s' if len(real) > 2 else ''} inside)" if len(real) > 1 else ""
+        where = f"{first.node}: " if first.node else ""
+        err(nid, f"inside block {name}: {where}{first.message}{more}", kind="block_inner")
+    return inner
 
 
-def _module_class() -> type:
-    from .layers.modules import GraphModule  # torch is imported here, not by ``import engine.graph``
+def analyze_project(project: Project) -> dict[str, CompileResult]:
+    """Every graph of the project analysed, with one-click fixes attached to its errors.
 
-    return GraphModule
+    Model graphs (``model`` or ``models.ROLE``) first, then each block definition on its own (with
+    the shapes of its first use, else its declared Input shapes). The one call behind the designer's
+    badges, the project panel, ``layerlab check`` and Train.
+    """
+    from .fixes import attach_fixes
+
+    blocks = project.blocks or {}
+    out: dict[str, CompileResult] = {}
+    for gpath, g in project.graphs().items():
+        out[gpath] = analyze(g, gpath, blocks=blocks)
+    first_use: dict[str, NodeInfo] = {}
+    for res in list(out.values()):
+        for info in _walk_infos(res):
+            if info.type == "Block" and info.inner is not None:
+                first_use.setdefault(info.inner.graph.removeprefix("blocks."), info)
+    for name, g in blocks.items():
+        use = first_use.get(name)
+        if use is not None and use.inner is not None:
+            out[f"blocks.{name}"] = use.inner
+        else:
+            out[f"blocks.{name}"] = analyze(g, f"blocks.{name}", blocks=blocks, _stack=(name,))
+    return {k: attach_fixes(project, k, r) for k, r in out.items()}
 
 
-def __getattr__(name: str) -> Any:  # ``from engine.graph import GraphModule`` imports torch only then
-    if name == "GraphModule":
-        return _module_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def _walk_infos(res: CompileResult):
+    for info in res.nodes:
+        yield info
+        if info.inner is not None:
+            yield from _walk_infos(info.inner)
 
 
-def _index_bound(input_id: str, spec_graph: GraphSpec) -> int:
-    """Largest valid index + 1 for a long Input: min num_embeddings over the Embeddings it feeds."""
-    succ: dict[str, list[str]] = {}
-    for a, b in spec_graph.edges:
-        succ.setdefault(a, []).append(b)
-    bound: int | None = None
-    stack, seen = [input_id], set()
-    while stack:
-        v = stack.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        for w in succ.get(v, []):
-            n = spec_graph.node(w)
-            if n is None:
-                continue
-            spec = get_layer(n.type)
-            if n.type == "Embedding" and spec is not None:
-                num = spec.resolve(n.params)["num_embeddings"]
-                bound = num if bound is None else min(bound, num)
-            elif spec is not None and spec.in_dtype == "any":
-                stack.append(w)
-    return bound if bound is not None else 2
+def problems_of(results: dict[str, CompileResult], level: str = "error") -> list[NodeError]:
+    """Errors (or warnings) of the model graphs; a block's own problems show on the nodes that use it."""
+    return [e for k, r in results.items() if not k.startswith("blocks.") for e in r.errors if e.level == level]
 
 
 __all__ = [
     "NodeError",
     "NodeInfo",
     "CompileResult",
-    "CompileError",
-    "GraphModule",
     "analyze",
-    "compile_graph",
+    "analyze_project",
+    "problems_of",
     "reserved_id_problem",
 ]
