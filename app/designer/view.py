@@ -49,6 +49,13 @@ ROLE_TITLES = {"model": "Model", "models.generator": "Generator", "models.discri
                "models.encoder": "Encoder", "models.decoder": "Decoder"}
 
 
+def initial_params(type_name: str) -> dict[str, Any]:
+    """A new node starts with its required parameters at their defaults (an Input's shape), so it is
+    valid at once and the inspector shows what to change."""
+    spec = get_layer(type_name)
+    return {p.name: p.default for p in spec.params if p.required} if spec is not None else {}
+
+
 def _title(path: str) -> str:
     if path in ROLE_TITLES:
         return ROLE_TITLES[path]
@@ -179,8 +186,8 @@ class DesignerView(QWidget):
         self.totals.setObjectName("designerTotals")
         self.message = QLabel()
         self.message.setObjectName("designerMessage")
-        self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #d93025;")
+        self.message.hide()
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self._show_graph_problems)
@@ -195,8 +202,12 @@ class DesignerView(QWidget):
         cl.setSpacing(2)
         cl.addWidget(self.toolbar)
         cl.addWidget(self.tabs, 1)
-        cl.addWidget(self.message)
-        cl.addWidget(self.totals)
+        status = QHBoxLayout()  # one line: the canvas does not jump when a message comes and goes
+        status.setContentsMargins(4, 0, 4, 0)
+        status.addWidget(self.totals)
+        status.addStretch(1)
+        status.addWidget(self.message)
+        cl.addLayout(status)
         side = QTabWidget()
         side.setObjectName("designerSideTabs")
         side.addTab(self.code_view, "Code")
@@ -472,15 +483,19 @@ class DesignerView(QWidget):
         path = self.current_path()
         res = self.results.get(path) if path else None
         msgs = [e.message for e in (res.errors if res else []) if e.node is None and e.level == "error"]
-        self.message.setText("\n".join(msgs))
-        self.message.setVisible(bool(msgs))
+        self._set_message("  ·  ".join(msgs))
 
     def show_message(self, text: str) -> None:
         """A refused edit: say why under the canvas for a few seconds (and to listeners/tests)."""
-        self.message.setText(text)
-        self.message.setVisible(True)
+        self._set_message(text)
         self.messageShown.emit(text)
         self._message_timer.start(6000)
+
+    def _set_message(self, text: str) -> None:
+        self.message.setToolTip(text)
+        fm = self.message.fontMetrics()
+        self.message.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, max(200, self.width() // 2)))
+        self.message.setVisible(bool(text))
 
     def refresh_code(self) -> None:
         """Regenerate the code view, only while it can be seen (a 10,000-layer graph's source is long)."""
@@ -527,7 +542,7 @@ class DesignerView(QWidget):
         if path is None:
             return None
         xy = (round(pos.x(), 1), round(pos.y(), 1)) if pos is not None else self._spot_in_view()
-        nid = self._try(lambda: self.doc.add_node(path, type_name, None, xy))
+        nid = self._try(lambda: self.doc.add_node(path, type_name, initial_params(type_name), xy))
         if nid:
             self._select_later(path, [nid])
         return nid
@@ -559,7 +574,7 @@ class DesignerView(QWidget):
         below = self._descendants(g, a.id)
         moves = {v: (g.node(v).pos[0], g.node(v).pos[1] + step) for v in below
                  if g.node(v).pos is not None and g.node(v).pos[1] > ay}
-        edits: list[Any] = [AddNode(path, {"id": nid, "type": type_name, "params": {}, "pos": (ax, ay + step)})]
+        edits: list[Any] = [AddNode(path, {"id": nid, "type": type_name, "params": initial_params(type_name), "pos": (ax, ay + step)})]
         if moves:
             edits.insert(0, MoveNodes(path, moves))
         if type_name != "Output":
@@ -599,7 +614,7 @@ class DesignerView(QWidget):
         g = self._graph(path)
         nid = new_node_id(g, type_name)
         xy = (round(pos.x() - NODE_W / 2, 1), round(pos.y(), 1))
-        edits = [AddNode(path, {"id": nid, "type": type_name, "params": {}, "pos": xy}), Connect(path, src, nid, 0)]
+        edits = [AddNode(path, {"id": nid, "type": type_name, "params": initial_params(type_name), "pos": xy}), Connect(path, src, nid, 0)]
         if self._apply(edits, f"Add {type_name} after {src}") is None and g.node(nid) is None:
             return None
         self._select_later(path, [nid])
@@ -762,7 +777,7 @@ class DesignerView(QWidget):
 
     # -- blocks --------------------------------------------------------------------------------
     def group_selection(self) -> str | None:
-        from engine.edits import group_into_block
+        from engine.edits import GroupIntoBlock
 
         path, scene = self.current_path(), self.current_scene()
         if scene is None or not scene.selected_node_ids():
@@ -773,11 +788,10 @@ class DesignerView(QWidget):
         name = self.ask_text("Group into block", "Name of the new block:", default)
         if not name:
             return None
-        edits = self._try(lambda: group_into_block(self.doc.project, path, ids, name))
-        if edits is None:
+        block_id = self._apply(GroupIntoBlock(path, ids, name), f"Group {len(ids)} layers into block {name}")
+        if block_id is None:
             return None
-        if self._apply(edits, f"Group {len(ids)} layers into block {name}") is None:
-            return None
+        self._select_later(path, [block_id])
         return name
 
     def open_node(self, path: str, nid: str) -> None:
@@ -802,11 +816,9 @@ class DesignerView(QWidget):
         ids = scene.selected_node_ids()
         g = self._graph(path)
         if len(ids) == 1 and g.node(ids[0]).type == "Block":
-            bname = g.node(ids[0]).params.get("block")
-            inner = f"blocks.{bname}"
-            bg = self._graph(inner)
-            frag = self._try(lambda: fragment_of(self.doc.project, inner, [n.id for n in bg.nodes]))
-            default = str(bname)
+            # the collapsed node with its definition: dropping it from the palette reuses the block
+            frag = self._try(lambda: fragment_of(self.doc.project, path, ids))
+            default = str(g.node(ids[0]).params.get("block"))
         elif ids:
             frag = self._fragment()
             default = "my block"
