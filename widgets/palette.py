@@ -136,8 +136,11 @@ class Palette(QWidget):
         self.tree.clear()
         cats: dict[str, QTreeWidgetItem] = {}
         for c in CATEGORIES:
-            cats[c] = QTreeWidgetItem(self.tree, [CATEGORY_TITLES.get(c, c)])
+            if c != "blocks":
+                cats[c] = QTreeWidgetItem(self.tree, [CATEGORY_TITLES.get(c, c)])
         for spec in all_layers():
+            if spec.type == "Block":  # a Block needs a definition: the Blocks section holds those
+                continue
             parent = cats.get(spec.category)
             if parent is None:
                 parent = cats[spec.category] = QTreeWidgetItem(self.tree, [CATEGORY_TITLES.get(spec.category, spec.category)])

@@ -266,17 +266,17 @@ class DesignerView(QWidget):
 
     def _make_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.act_layout = self._act("Auto-layout", lambda: self.auto_layout("TB"), "Ctrl+L",
+        self.act_layout = self._act("Layout ↓", lambda: self.auto_layout("TB"), "Ctrl+L",
                                     "Arrange the graph in layers, top to bottom")
-        self.act_layout_lr = self._act("Left→right", lambda: self.auto_layout("LR"), "Ctrl+Shift+L",
+        self.act_layout_lr = self._act("Layout →", lambda: self.auto_layout("LR"), "Ctrl+Shift+L",
                                        "Arrange the graph in layers, left to right")
         self.act_fit = self._act("Fit", lambda: self.current_view() and self.current_view().fit(), None,
                                  "Show the whole graph (F)")
         self.toolbar.addSeparator()
-        self.act_group = self._act("Group into block", self.group_selection, "Ctrl+G",
-                                   "Make the selected layers one reusable block")
-        self.act_save_block = self._act("Save block to palette", self.save_block_to_palette, None,
-                                        "Keep the selected block (or layers) in the palette's Blocks")
+        self.act_group = self._act("Group", self.group_selection, "Ctrl+G",
+                                   "Group the selected layers into one reusable block (collapsed; double-click opens it)")
+        self.act_save_block = self._act("Save block", self.save_block_to_palette, None,
+                                        "Save the selected block (or layers) to the palette's Blocks, to reuse in any project")
         self.toolbar.addSeparator()
         self.act_delete = self._act("Delete", self.delete_selection, [QKeySequence(K.Delete), "Backspace"],
                                     "Delete the selected layers and connections")
