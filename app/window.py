@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
 from engine.project import ProjectError, parse_project
-from engine.templates import list_templates, load_template
+from engine.templates import EMPTY, list_templates, load_template
 from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
@@ -20,9 +20,11 @@ from .autosave import Session, discard
 from .bridge import RunnerBridge
 from .designer import DesignerView
 from .document import DocumentController
+from .help import HelpMenu
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
+from .start_view import StartView, show_at_start
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
@@ -65,9 +67,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
-        self.designer = DesignerView(self.doc, getattr(self, "analysis", None), self.data_dir / "blocks")
-        self.tabs.insertTab(0, self.designer, "Designer")  # where the studio opens; Train is one tab away
-        self.tabs.setCurrentIndex(0)
+        self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
+        self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
+                                    open_dialog=self.open_dialog, open_path=self.open_path)
+        self.tabs.addTab(self.start_view, "Start")
+        self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -160,6 +165,8 @@ class MainWindow(QMainWindow):
             t.addAction(a)
         v = mb.addMenu("&View")
         v.addAction(self.project_dock.toggleViewAction())
+        v.addAction(self._action("&Start page", lambda: self.tabs.setCurrentWidget(self.start_view)))
+        self.help = HelpMenu(self, self.tabs)
         self._fill_recent()
 
     def _fill_recent(self) -> None:
@@ -233,6 +240,10 @@ class MainWindow(QMainWindow):
         self.doc.replace(project, None)
         self.session.clear_autosave()
         return True
+
+    def new_empty_project(self) -> bool:
+        """A project with only an Input and an Output, to build a network from scratch."""
+        return self.new_project(EMPTY)
 
     def open_dialog(self) -> bool:
         if self._busy() or not self.maybe_save():
@@ -326,6 +337,8 @@ class MainWindow(QMainWindow):
         names = [t.name for t in list_templates()]
         if names:
             self.new_project(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0])
+        if show_at_start():  # no project asked for: say what to do next
+            self.tabs.setCurrentWidget(self.start_view)
 
     # -- layout ----------------------------------------------------------------------------
     def _restore_layout(self) -> None:

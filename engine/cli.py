@@ -239,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="generate images from a trained GAN generator or VAE decoder")
     _add_generate_arguments(s)
     s.set_defaults(func=cmd_generate)
+
+    from .glossary import add_glossary_arguments, cmd_glossary
+
+    s = sub.add_parser("glossary", help="explain a metric or term the studio shows (val_f1, d_gz, fd_pca, MACs, ...)")
+    add_glossary_arguments(s)
+    s.set_defaults(func=cmd_glossary)
     return p
 
 

@@ -141,7 +141,7 @@ class DesignerView(QWidget):
     def __init__(self, doc: Any, analysis: Any = None, blocks_dir: Path | None = None,
                  ask_text: Callable[[str, str, str], str | None] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setObjectName("designer")
+        self.setObjectName("designerView")  # the Start page finds the tab by this name
         self.doc = doc
         if analysis is None:
             from app.analysis import AnalysisService

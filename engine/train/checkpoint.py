@@ -52,6 +52,30 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return data
 
 
+def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """What a checkpoint file holds, for lists and labels: ``kind``, ``epoch`` (0-based, the last epoch
+    it completed, or the one it stopped inside), ``global_step``, ``mid_epoch``, ``saved_at``, and the
+    run time its history adds up to (``wall_s``). Memory-maps the file: the weights are not read."""
+    p = Path(path)
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - some files cannot be mapped (old zip layout): read it whole
+        data = _safe_load(p, "cpu", "LayerLab checkpoint")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a LayerLab checkpoint")
+    mid = int(data.get("step_in_epoch", 0) or 0) > 0
+    nxt = int(data.get("epoch", 0))
+    history = data.get("history") or []
+    return {
+        "kind": str(data.get("kind", p.stem)),
+        "epoch": nxt if mid else max(0, nxt - 1),
+        "global_step": int(data.get("global_step", 0)),
+        "mid_epoch": mid,
+        "saved_at": float(data.get("saved_at", 0.0) or 0.0),
+        "wall_s": float(sum(float(r.get("wall_s", 0.0) or 0.0) for r in history if isinstance(r, dict))),
+    }
+
+
 def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, torch.Tensor]:
     """The weights of one module from a checkpoint (or from a plain ``model.pt`` state dict)."""
     p = Path(path)
