@@ -30,11 +30,12 @@ def designer_factory(qtbot, tmp_path):
         dv.resize(1300, 850)
         dv.show()
         doc.replace(project or empty_project(), None)
-        qtbot.wait(30)  # the first layout and the fit-on-open run
+        qtbot.wait(60)  # the first layout and the fit-on-open run
         view = dv.current_view()
         view.setSceneRect(-600, -400, 2400, 2400)
         view.resetTransform()
         view.centerOn(QPointF(300, 300))
+        QApplication.processEvents()
         return dv
     return make
 

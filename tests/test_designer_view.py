@@ -93,6 +93,7 @@ def test_dragging_a_node_is_one_move_and_undo_puts_it_back(designer, qtbot):
     dv = designer(load_template("cnn"))
     scene, view = dv.current_scene(), dv.current_view()
     view.centerOn(scene.nodes["relu1"])
+    qtbot.wait(50)  # nothing may scroll the view during the drag
     start = dv.doc.project.model.node("relu1").pos
     c = scene.nodes["relu1"].sceneBoundingRect().center()
     drag(view, c, c + QPointF(120, 10))
