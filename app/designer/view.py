@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMenu,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -188,6 +189,9 @@ class DesignerView(QWidget):
         self.message.setObjectName("designerMessage")
         self.message.setStyleSheet("color: #d93025;")
         self.message.hide()
+        for lbl in (self.message, self.totals):  # long text is elided, never widens the canvas column
+            lbl.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            lbl.setMinimumWidth(0)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self._show_graph_problems)
@@ -204,9 +208,8 @@ class DesignerView(QWidget):
         cl.addWidget(self.tabs, 1)
         status = QHBoxLayout()  # one line: the canvas does not jump when a message comes and goes
         status.setContentsMargins(4, 0, 4, 0)
-        status.addWidget(self.totals)
-        status.addStretch(1)
-        status.addWidget(self.message)
+        status.addWidget(self.totals, 3)
+        status.addWidget(self.message, 2)
         cl.addLayout(status)
         side = QTabWidget()
         side.setObjectName("designerSideTabs")
@@ -393,11 +396,13 @@ class DesignerView(QWidget):
             QTimer.singleShot(0, lambda v=page.view: v.fit(readable=True))
         self._paste_count = 0
         self._show_totals()
+        self._show_graph_problems()
         self.refresh_code()
 
     def _page_changed(self) -> None:
         self._selection_changed()
         self._show_totals()
+        self._show_graph_problems()
         self.refresh_code()
 
     # -- following the document ------------------------------------------------------------
@@ -494,7 +499,7 @@ class DesignerView(QWidget):
     def _set_message(self, text: str) -> None:
         self.message.setToolTip(text)
         fm = self.message.fontMetrics()
-        self.message.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, max(200, self.width() // 2)))
+        self.message.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, max(200, self.tabs.width() // 2)))
         self.message.setVisible(bool(text))
 
     def refresh_code(self) -> None:

@@ -29,9 +29,31 @@ class CanvasView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.NoDrag)  # the scene's interactions do selection
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._pan_from: QPointF | None = None
+        self._was_empty = True
+        scene.changed.connect(self._scene_changed)
         self._space = False
+        # a fixed, roomy scene rect: Qt's default (the items' bounds) re-centres the view on every drop
+        self.setSceneRect(QRectF(-3000, -3000, 6000, 6000))
         self.horizontalScrollBar().valueChanged.connect(lambda _v: self.viewportMoved.emit())
         self.verticalScrollBar().valueChanged.connect(lambda _v: self.viewportMoved.emit())
+
+    def setScene(self, scene) -> None:  # noqa: N802 - Qt API
+        old = self.scene()
+        if old is not None:
+            try:
+                old.changed.disconnect(self._scene_changed)
+            except (RuntimeError, TypeError):
+                pass
+        super().setScene(scene)
+        scene.changed.connect(self._scene_changed)
+        self.viewport().update()
+
+    def _scene_changed(self, _rects) -> None:
+        sc = self.scene()
+        empty = isinstance(sc, GraphScene) and not sc.nodes
+        if empty != self._was_empty:  # the hint on an empty canvas comes or goes: repaint all of it
+            self._was_empty = empty
+            self.viewport().update()
 
     # -- zoom --------------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -58,7 +80,7 @@ class CanvasView(QGraphicsView):
         if r.isNull():
             return
         r = r.adjusted(-40, -40, 40, 40)
-        self.setSceneRect(sc.itemsBoundingRect().united(r).adjusted(-2000, -2000, 2000, 2000))
+        self.setSceneRect(self.sceneRect().united(r.adjusted(-2000, -2000, 2000, 2000)))
         self.fitInView(r, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > 1.0:
             self.set_zoom(1.0)
@@ -76,7 +98,7 @@ class CanvasView(QGraphicsView):
     def grow_scene_rect(self) -> None:
         """Keep some room around the graph so nodes can be dragged past its edge."""
         sc = self.scene()
-        r = sc.itemsBoundingRect().adjusted(-2000, -2000, 2000, 2000)
+        r = (sc.node_rect() if isinstance(sc, GraphScene) else sc.itemsBoundingRect()).adjusted(-2000, -2000, 2000, 2000)
         if not self.sceneRect().contains(r):
             self.setSceneRect(self.sceneRect().united(r))
 
@@ -144,6 +166,18 @@ class CanvasView(QGraphicsView):
             return
         super().mouseReleaseEvent(ev)
         self.grow_scene_rect()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
+        sc = self.scene()
+        if isinstance(sc, GraphScene) and not sc.nodes:  # an empty canvas says how to begin
+            painter.save()
+            painter.resetTransform()
+            painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect().adjusted(30, 0, -30, 0),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             "Drag layers here from the palette (start with an Input). "
+                             "Then drag from a layer's bottom dot to the next layer's top dot to connect them.")
+            painter.restore()
 
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
