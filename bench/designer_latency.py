@@ -69,9 +69,10 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from app.analysis import AnalysisService
     from app.designer import DesignerView
     from app.document import DocumentController
-    from engine.graph import analyze, analyze_project
+    from engine.graph import analyze
     from engine.project import parse_project
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -79,19 +80,8 @@ def main() -> int:
     project = parse_project(raw)
     n = len(project.model.nodes)
 
-    class SyncAnalysis:
-        """The analysis service's contract, run synchronously so the bench times the whole path."""
-
-        def __init__(self):
-            self.results = {}
-            self.analyzed = _Emitter()
-
-        def run(self, project):
-            self.results = analyze_project(project)
-            self.analyzed.emit(self.results)
-
     doc = DocumentController()
-    service = SyncAnalysis()
+    service = AnalysisService(doc)  # run_now() below: the debounce is not part of the figure
     dv = DesignerView(doc, service, blocks_dir=None)
     dv.resize(1400, 900)
     dv.show()
@@ -99,8 +89,7 @@ def main() -> int:
 
     # -- open ------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    doc.replace(project, None)
-    service.run(doc.project)
+    doc.replace(project, None)  # the service analyses on replace
     dv.current_view().fit()
     dv.current_view().viewport().repaint()
     app.processEvents()
@@ -117,7 +106,7 @@ def main() -> int:
         value = 16 if i % 2 else 24
         t0 = time.perf_counter()
         doc.set_param("model", target, "out_channels", value)
-        service.run(doc.project)
+        service.run_now()
         dv.current_view().viewport().repaint()
         times.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
@@ -165,9 +154,11 @@ def main() -> int:
     if args.big:
         big = parse_project(resnet_like(args.big))
         t0 = time.perf_counter()
+        service.doc = _NoReplace(doc)  # time the scene build and the analysis apart
         doc.replace(big, None)
         t_build = time.perf_counter()
-        service.run(doc.project)
+        service.doc = doc
+        service.run_now()
         t_an = time.perf_counter()
         dv.current_view().fit()
         dv.current_view().viewport().repaint()
@@ -179,16 +170,11 @@ def main() -> int:
     return 0
 
 
-class _Emitter:
-    def __init__(self):
-        self._slots = []
+class _NoReplace:
+    """Stands in for the document while it is replaced, so the analysis on ``replaced`` is skipped."""
 
-    def connect(self, fn):
-        self._slots.append(fn)
-
-    def emit(self, *a):
-        for fn in self._slots:
-            fn(*a)
+    def __init__(self, doc):
+        self.project = None
 
 
 if __name__ == "__main__":

@@ -177,3 +177,20 @@ def test_widgets_carry_object_names(designer):
     dv = designer()
     for name in ("palette", "canvas", "inspector", "codeView"):
         assert dv.findChild(object, name) is not None, name
+
+
+def test_the_layer_table_lists_every_layer_when_shown(designer, qtbot):
+    dv = designer(load_template("cnn"))
+    dv.side_tabs.setCurrentWidget(dv.layer_table)
+    assert dv.layer_model.rowCount() == 15
+    row = [dv.layer_model.index(1, c).data() for c in range(5)]
+    assert row == ["conv1", "Conv2d", "32×28×28", "320", "225,792"]
+
+
+def test_the_code_view_follows_edits(designer, qtbot):
+    dv = designer(load_template("cnn"))
+    qtbot.waitUntil(lambda: "nn.Conv2d(in_channels=1, out_channels=32" in dv.code_view.source(), timeout=20_000)
+    dv.doc.set_param("model", "conv1", "out_channels", 24)
+    qtbot.waitUntil(lambda: "out_channels=24" in dv.code_view.source(), timeout=20_000)
+    dv.doc.set_param("model", "fc1", "out_features", 7)
+    qtbot.waitUntil(lambda: "out_features=7" in dv.code_view.source(), timeout=20_000)

@@ -131,6 +131,10 @@ class _LayoutSignal(QObject):
     done = Signal(str, object)  # graph path, {id: (x, y)}
 
 
+class _CodeSignal(QObject):
+    ready = Signal(int, str, str, str)  # token, graph path, source, error
+
+
 class DesignerView(QWidget):
     """``doc``: the window's DocumentController; ``analysis``: its AnalysisService (one is made if not
     given); ``blocks_dir``: where "Save block to palette" writes; ``ask_text(title, label, default)``
@@ -138,6 +142,7 @@ class DesignerView(QWidget):
 
     messageShown = Signal(str)
     layoutApplied = Signal(str)
+    codeUpdated = Signal(str)
 
     def __init__(self, doc: Any, analysis: Any = None, blocks_dir: Path | None = None,
                  ask_text: Callable[[str, str, str], str | None] | None = None, parent: QWidget | None = None):
@@ -155,6 +160,9 @@ class DesignerView(QWidget):
         self._paste_count = 0
         self._layout_signal = _LayoutSignal(self)
         self._layout_signal.done.connect(self._apply_layout)
+        self._code_signal = _CodeSignal(self)
+        self._code_signal.ready.connect(self._code_ready)
+        self._code_token = 0
 
         self.palette = Palette(blocks_dir)
         self.palette.layerActivated.connect(self.insert_layer)
@@ -217,8 +225,8 @@ class DesignerView(QWidget):
         side.addTab(self.layer_table, "Layers")
         side.addTab(self.history, "History")
         self.side_tabs = side
-        side.currentChanged.connect(lambda _i: self._code_stale and self.refresh_code())
-        self._code_stale = False
+        side.currentChanged.connect(self._side_tab_changed)
+        self._code_stale = self._table_stale = False
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.inspector)
         right.addWidget(side)
@@ -288,6 +296,12 @@ class DesignerView(QWidget):
         self.act_cut = self._act("Cut", self.cut_selection, QKeySequence(K.Cut), toolbar=False)
         self.act_paste = self._act("Paste", self.paste, QKeySequence(K.Paste), toolbar=False)
         self.act_select_all = self._act("Select all", self.select_all, QKeySequence(K.SelectAll), toolbar=False)
+
+    def _side_tab_changed(self, _index: int) -> None:
+        if self._code_stale:
+            self.refresh_code()
+        if self._table_stale:
+            self._refresh_table()
 
     def showEvent(self, ev) -> None:  # noqa: N802 - Qt API
         super().showEvent(ev)
@@ -480,7 +494,17 @@ class DesignerView(QWidget):
         self.totals.setText(
             f"<b>{res.total_params:,}</b> parameters · <b>{res.total_macs:,}</b> MACs · "
             f"{human_bytes(res.total_params * 4)} fp32 · {len(res.nodes)} layers · {state}")
-        g = self._graph(path)
+        self._refresh_table()
+
+    def _refresh_table(self) -> None:
+        """The per-layer table, only while it can be seen (a reset re-reads every row)."""
+        if not self.layer_table.isVisible():
+            self._table_stale = True
+            return
+        self._table_stale = False
+        path = self.current_path()
+        res = self.results.get(path) if path else None
+        g = self._graph(path) if path else None
         labels = {n.id: n.label for n in g.nodes if n.label} if g is not None else {}
         self.layer_model.set_result(res, labels)
 
@@ -503,7 +527,8 @@ class DesignerView(QWidget):
         self.message.setVisible(bool(text))
 
     def refresh_code(self) -> None:
-        """Regenerate the code view, only while it can be seen (a 10,000-layer graph's source is long)."""
+        """Regenerate the code view on a worker thread (the generator takes tens of milliseconds for a
+        300-layer graph, and its first run imports torch), only while the view can be seen."""
         if not self.code_view.isVisible():
             self._code_stale = True
             return
@@ -517,14 +542,29 @@ class DesignerView(QWidget):
             self.code_view.set_source(self.code_view.source(), "Fix the problems marked on the canvas to see "
                                       "the code of this graph (showing the last version that compiled).")
             return
-        try:
-            from engine.graph.codegen import python_source
+        self._code_token += 1
+        token, raw = self._code_token, self.doc.project.to_dict()
 
-            src = python_source(self.doc.project, path)
-        except Exception as exc:  # noqa: BLE001 - a graph the generator cannot write yet
-            self.code_view.set_source(self.code_view.source(), f"No code for this graph: {exc}")
-            return
-        self.code_view.set_source(src, "Plain PyTorch for this graph: paste it into a notebook.")
+        def work() -> None:
+            try:
+                from engine.graph.codegen import python_source
+                from engine.project import parse_project
+
+                src, err = python_source(parse_project(raw), path), ""
+            except Exception as exc:  # noqa: BLE001 - shown as a note, the last good code stays
+                src, err = "", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._code_signal.ready.emit(token, path, src, err)
+
+        threading.Thread(target=work, name="layerlab-codegen", daemon=True).start()
+
+    def _code_ready(self, token: int, path: str, src: str, err: str) -> None:
+        if token != self._code_token or path != self.current_path():
+            return  # an older edit's code, or another graph
+        if err:
+            self.code_view.set_source(self.code_view.source(), f"No code for this graph: {err}")
+        else:
+            self.code_view.set_source(src, "Plain PyTorch for this graph: paste it into a notebook.")
+        self.codeUpdated.emit(path)
 
     # -- edits -------------------------------------------------------------------------------
     def _try(self, fn: Callable[[], Any]) -> Any:

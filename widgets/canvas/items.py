@@ -32,6 +32,7 @@ PORT_R = 6.0
 BADGE_R = 9.0
 _POS_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged  # looked up once: itemChange is hot
 _SELECTED = QStyle.StateFlag.State_Selected
+_NO_SHAPE = object()
 
 # short names for the params a node shows on its face (the inspector shows all of them)
 SHORT = {
@@ -56,10 +57,32 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+KEY_PARAMS = {  # what a node shows on its face, in this order (the inspector shows everything)
+    "Conv2d": ("out_channels", "kernel_size", "stride", "padding"), "Conv1d": ("out_channels", "kernel_size",
+    "stride", "padding"), "ConvTranspose2d": ("out_channels", "kernel_size", "stride", "padding"),
+    "Linear": ("out_features",), "MaxPool2d": ("kernel_size", "stride"), "AvgPool2d": ("kernel_size", "stride"),
+    "MaxPool1d": ("kernel_size", "stride"), "AvgPool1d": ("kernel_size", "stride"), "Dropout": ("p",),
+    "Dropout2d": ("p",), "LSTM": ("hidden_size",), "GRU": ("hidden_size",), "RNN": ("hidden_size",),
+    "Embedding": ("num_embeddings", "embedding_dim"), "Input": ("shape",), "Reshape": ("shape",),
+    "TransformerEncoderLayer": ("nhead", "dim_feedforward"), "MultiheadAttention": ("num_heads",),
+    "Upsample": ("scale_factor",), "Concat": ("dim",),
+}
+QUIET_DEFAULTS = {"stride": 1, "padding": 0}  # not worth showing at these values
+
+
 def key_params_text(type_name: str, params: dict[str, Any]) -> str:
-    """The few parameters worth reading on the node itself: what the user set, shortest first."""
+    """The few parameters worth reading on the node itself (defaults included for the key ones)."""
+    spec = get_layer(type_name)
+    keys = KEY_PARAMS.get(type_name)
+    if spec is not None and keys:
+        values = spec.resolve(params)
+        items = [(k, values.get(k)) for k in keys if k in values and values.get(k) != QUIET_DEFAULTS.get(k, object())]
+        items = [(k, v) for k, v in items if not (k == "stride" and type_name.endswith("Pool2d") and
+                                                  v == values.get("kernel_size"))]
+    else:
+        items = list(params.items())
     parts = []
-    for name, value in params.items():
+    for name, value in items:
         short = SHORT.get(name, name)
         val = _fmt_value(value)
         parts.append(val if short == "" else (f"{short}{val}" if short == "×" else f"{short}={val}"))
@@ -207,6 +230,7 @@ class NodeItem(QGraphicsObject):
         self.params: dict[str, Any] = dict(params or {})
         self.label = label
         self.shape_str = "?"
+        self._shape: Any = _NO_SHAPE
         self.connected = True
         self.edges: list[EdgeItem] = []
         self.setFlags(
@@ -283,11 +307,12 @@ class NodeItem(QGraphicsObject):
         self.update()
 
     def set_info(self, shape: Any, connected: bool = True) -> None:
-        text = shape_text(shape)
-        if text != self.shape_str or connected != self.connected:
-            self.shape_str = text
-            self.connected = connected
-            self.update()
+        if shape == self._shape and connected == self.connected and self._shape is not _NO_SHAPE:
+            return  # the common case after an edit elsewhere: nothing to format or repaint
+        self._shape = shape
+        self.shape_str = shape_text(shape)
+        self.connected = connected
+        self.update()
 
     def set_input_count(self, n: int) -> None:
         if n == self.n_in:
