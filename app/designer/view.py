@@ -238,6 +238,11 @@ class DesignerView(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([215, 760, 380])
+        self.splitter.setChildrenCollapsible(False)
+        self.palette.setMinimumWidth(140)
+        right.setMinimumWidth(230)
+        center.setMinimumWidth(280)
+        self._columns_set = False
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.splitter)
@@ -303,8 +308,24 @@ class DesignerView(QWidget):
         if self._table_stale:
             self._refresh_table()
 
+    def _fit_columns(self) -> None:
+        """Palette and side panel take a share of the width, the canvas the rest (at 1024 px too)."""
+        w = max(self.splitter.width(), 600)
+        pal = int(min(230, max(150, 0.17 * w)))
+        side = int(min(420, max(250, 0.30 * w)))
+        self.splitter.setSizes([pal, max(300, w - pal - side), side])
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        if not self._columns_set and self.isVisible():
+            self._columns_set = True
+            self._fit_columns()
+
     def showEvent(self, ev) -> None:  # noqa: N802 - Qt API
         super().showEvent(ev)
+        if not self._columns_set:
+            self._columns_set = True
+            QTimer.singleShot(0, self._fit_columns)
         if self._code_stale:
             QTimer.singleShot(0, self.refresh_code)
 

@@ -195,7 +195,7 @@ class Overview(QGraphicsView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
-        self.setFixedSize(180, 130)
+        self.setFixedSize(150, 110)
         self.setToolTip("Overview: click or drag to move the canvas")
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -226,12 +226,17 @@ class Overview(QGraphicsView):
     def _main_moved(self) -> None:
         """Shown only while part of the graph is off screen; repaint the window frame."""
         sc = self.scene()
+        if self.main is None:
+            return
         if isinstance(sc, GraphScene):
             r = sc.node_rect()
-            self.setVisible(not r.isNull() and not self.main.visible_scene_rect().contains(r))
+            roomy = self.main.viewport().width() >= 3 * self.width()  # never cover a narrow canvas
+            self.setVisible(roomy and not r.isNull() and not self.main.visible_scene_rect().contains(r))
         self.viewport().update()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
+        if self.main is None:
+            return
         painter.setPen(QPen(QColor("#1a73e8"), 0))
         painter.setBrush(QColor(26, 115, 232, 40))
         painter.drawRect(self.main.visible_scene_rect())
