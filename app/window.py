@@ -19,6 +19,7 @@ from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
 from .data_view import DataView
+from .designer import DesignerView
 from .document import DocumentController
 from .help import HelpMenu
 from .project_panel import ProjectPanel
@@ -76,13 +77,15 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
         # on a small screen the view scrolls rather than forcing the window larger than the screen
         self.tabs.insertTab(self.tabs.indexOf(self.train_view), _scrolling(self.data_view), "Data")
-        self.tabs.setCurrentWidget(self.train_view)
+        self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -167,6 +170,9 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
+        e.addSeparator()
+        for a in self.designer.edit_actions():
+            e.addAction(a)
         t = mb.addMenu("&Train")
         for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
             t.addAction(a)

@@ -54,7 +54,7 @@ def test_view_buttons_appear_only_for_views_the_window_has(qtbot, studio):  # no
     win.tabs.setCurrentWidget(sv)  # shown again: looks the views up again
     assert sv.designer_btn.isVisible() and sv.data_btn.isVisible()
     qtbot.mouseClick(sv.designer_btn, Qt.MouseButton.LeftButton)
-    assert win.tabs.currentWidget() is designer
+    assert win.tabs.currentWidget() is win.designer
 
 
 def test_the_start_page_can_be_turned_off(qtbot, studio):  # noqa: F811
