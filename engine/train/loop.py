@@ -260,6 +260,10 @@ class TrainLoop:
         seed_everything(t.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         bundle = load_bundle(p.data)
+        if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
+            from ..graph.datacheck import DataFacts, check_model_against_data
+
+            check_model_against_data(p, DataFacts(tuple(bundle.input_shape), bundle.num_classes, p.data.dataset))
         image_data = len(bundle.input_shape) == 3
         channels = bundle.input_shape[0] if image_data else 1
         self.augment = build_augment(p.data.augment, channels) if p.data.augment and image_data else None
