@@ -262,6 +262,10 @@ class TrainLoop:
         bundle = load_bundle(p.data)
         if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
             from ..graph.datacheck import DataFacts, check_model_against_data
+            from .optim import check_task_loss
+
+            if t.task not in ("gan", "vae"):
+                check_task_loss(t.task, t.loss)  # a loss that does not fit the task is the first thing to fix
 
             check_model_against_data(p, DataFacts(tuple(bundle.input_shape), bundle.num_classes, p.data.dataset))
         image_data = len(bundle.input_shape) == 3
