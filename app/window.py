@@ -15,10 +15,13 @@ from engine.templates import EMPTY, list_templates, load_template
 from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
+from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .data_view import DataView
 from .document import DocumentController
 from .help import HelpMenu
+from .layout import scrollable
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
@@ -53,6 +56,7 @@ class MainWindow(QMainWindow):
         if self.prompts.parent is None:
             self.prompts.parent = self
         self.doc = DocumentController(self)
+        self.analysis = AnalysisService(self.doc, self)  # live checking after every edit (debounced)
         self.bridge = bridge or RunnerBridge(self)
         if self.bridge.parent() is None:
             self.bridge.setParent(self)
@@ -67,6 +71,8 @@ class MainWindow(QMainWindow):
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
+        self.data_view = DataView(self.doc)
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
         self.tabs.setCurrentWidget(self.train_view)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
@@ -85,6 +91,7 @@ class MainWindow(QMainWindow):
         self.doc.dirtyChanged.connect(lambda _d: self._update_title())
         self.doc.pathChanged.connect(lambda _p: self._update_title())
         self.doc.replaced.connect(self._on_replaced)
+        self.doc.graphChanged.connect(lambda _g: self.project_panel.set_project(self.doc.project))
         self.bridge.runningChanged.connect(self._running_changed)
         self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
         self.bridge.resumed.connect(lambda _e: self.act_pause.setText("&Pause"))
@@ -372,6 +379,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.autosave_timer.stop()
+        self.data_view.shutdown()
         self.bridge.shutdown()
         release_gui_gc()
         self.save_layout()

@@ -94,6 +94,12 @@ def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, 
     return data
 
 
+def read_torch_file(path: str | os.PathLike, what: str = "weights file") -> Any:
+    """Any LayerLab ``.pt`` file (checkpoint or state dict) read with ``weights_only=True`` on the CPU;
+    a ``CheckpointError`` with one plain line when it cannot be read."""
+    return _safe_load(Path(path), "cpu", what)
+
+
 def _safe_load(p: Path, map_location: Any, what: str) -> Any:
     """``torch.load(weights_only=True)`` with one plain line for every way a file can be unreadable."""
     try:
