@@ -22,6 +22,7 @@ from .data_view import DataView
 from .designer import DesignerView
 from .document import DocumentController
 from .help import HelpMenu
+from .layout import scrollable
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
@@ -30,15 +31,6 @@ from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
-
-
-def _scrolling(view: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setObjectName(f"{view.objectName() or 'view'}Scroll")
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(view)
-    return area
 
 
 class MainWindow(QMainWindow):
@@ -84,7 +76,7 @@ class MainWindow(QMainWindow):
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
         # on a small screen the view scrolls rather than forcing the window larger than the screen
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), _scrolling(self.data_view), "Data")
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
         self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()

@@ -269,6 +269,9 @@ def _add_generate_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .threads import apply_thread_env
+
+    apply_thread_env()  # before any verb imports torch: OpenMP threads wait passively (engine/threads.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

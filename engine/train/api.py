@@ -107,9 +107,12 @@ def train_project(project: Any, out_dir: str | Path, *, resume: str | None = Non
     out = Path(out_dir)
     rep = _Report(on_event)
     if runner_mode == "inline":
+        from ..threads import choose_threads
         from .loop import TrainLoop
 
-        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer).run()
+        # the free cores, not torch's default of every core: beside a busy process that collapsed 15x
+        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer,
+                  threads=choose_threads()).run()
     else:
         from .runner import make_runner
 
