@@ -24,6 +24,8 @@ from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
 from .start_view import StartView, show_at_start
+from .compress_view import CompressView, DialogPrompts, JobBridge
+from .current_run import CurrentRun
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
@@ -66,6 +68,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.current_run = CurrentRun(self)  # the trained run Compress & Export works on
+        self.train_view.runFinished.connect(
+            lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
+        self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
+                                          JobBridge(self, mode=self.bridge.mode))
+        self.tabs.addTab(self.compress_view, "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
@@ -202,6 +210,7 @@ class MainWindow(QMainWindow):
 
     def _on_replaced(self) -> None:
         self.project_panel.set_project(self.doc.project)
+        self.current_run.clear()  # another document; open_path sets its last run again
         self._running_changed(self.bridge.running)
 
     # -- files -----------------------------------------------------------------------------
@@ -261,6 +270,7 @@ class MainWindow(QMainWindow):
         run = latest_run(path)
         if run is not None:  # its curves and checkpoints, ready to resume
             self.train_view.show_past_run(run)
+            self.current_run.set(run)
         return True
 
     def save(self) -> bool:
@@ -376,6 +386,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.autosave_timer.stop()
         self.bridge.shutdown()
+        self.compress_view.bridge.shutdown()
         release_gui_gc()
         self.save_layout()
         self.session.end()
