@@ -18,14 +18,14 @@ from . import settings as st
 from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .compress_view import CompressView, DialogPrompts, JobBridge
+from .current_run import CurrentRun
 from .document import DocumentController
 from .help import HelpMenu
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
 from .start_view import StartView, show_at_start
-from .compress_view import CompressView, DialogPrompts, JobBridge
-from .current_run import CurrentRun
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
