@@ -241,6 +241,9 @@ class CompressView(QWidget):
         self.save_row_btn.setToolTip("Copy the selected variant's files (a run folder or an .onnx/.pt file)")
         self.export_row_btn = QPushButton("Export row…")
         self.export_row_btn.setToolTip("Export the selected variant in the format chosen under Export")
+        self.add_btn = QPushButton("Add variant…")
+        self.add_btn.setToolTip("Measure a variant made elsewhere (e.g. by `layerlab quantize`): an .onnx file, "
+                                "fp16/bf16 weights, or a run folder's model.pt")
 
         self.axis = QComboBox()
         self.axis.addItem("size on disk (KiB)", "size")
@@ -279,6 +282,7 @@ class CompressView(QWidget):
         rb.addWidget(self.save_row_btn)
         rb.addWidget(self.export_row_btn)
         rb.addStretch(1)
+        rb.addWidget(self.add_btn)
         tv.addLayout(rb)
         pw = QWidget()
         pv = QVBoxLayout(pw)
@@ -309,6 +313,7 @@ class CompressView(QWidget):
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_row_btn.clicked.connect(self.save_row)
         self.export_row_btn.clicked.connect(self.export_row)
+        self.add_btn.clicked.connect(self.add_variant)
         self.axis.currentIndexChanged.connect(lambda _i: self._draw_plot())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.current_run.changed.connect(self._run_changed)
@@ -340,7 +345,7 @@ class CompressView(QWidget):
     def _update_buttons(self) -> None:
         have = self.run_dir is not None
         busy = self.bridge.running
-        for b in (self.prune_btn, self.quant_btn, self.distill_btn, self.export_btn):
+        for b in (self.prune_btn, self.quant_btn, self.distill_btn, self.export_btn, self.add_btn):
             b.setEnabled(have and not busy)
         self.cancel_btn.setEnabled(busy)
         sel = self.selected_row() is not None
@@ -435,6 +440,17 @@ class CompressView(QWidget):
             return False
         return self.start(ExportJob(checkpoint=str(Path(src) / "model.pt"), project=str(Path(src) / "project.json"),
                                     format=fmt, out=path), "Export")
+
+    def compare(self, paths: list[str]) -> bool:
+        """Measure the current run against ``paths`` (variants made elsewhere) and add the rows."""
+        from engine.compress.jobs import CompareJob
+
+        return self.start(CompareJob(**self._job_args(), variants=list(paths)), "Compare")
+
+    def add_variant(self) -> bool:
+        path = self.prompts.open_path("Add a variant to compare", str(self.variants_dir()),
+                                      "Variants (*.onnx *.pt);;All files (*)")
+        return self.compare([path]) if path else False
 
     def cancel(self) -> None:
         if self.bridge.running:

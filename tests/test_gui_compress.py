@@ -140,3 +140,13 @@ def test_a_finished_training_becomes_the_current_run_of_the_compress_tab(qtbot, 
         assert "Compress && Export" in titles
     finally:
         win.shutdown()
+
+
+def test_add_variant_measures_a_file_made_elsewhere(qtbot, view, tmp_path):
+    from engine.compress.quantize import quantize_run
+    from engine.runs import open_run
+
+    q = quantize_run(open_run(view.run_dir), "bf16", tmp_path / "elsewhere.pt")
+    view.prompts.paths = [q["path"]]
+    assert click_and_finish(qtbot, view, view.add_btn).status == "completed"
+    assert [r["name"] for r in view.rows] == ["original", "elsewhere"] and view.rows[1]["dtype"] == "bf16"
