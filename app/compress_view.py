@@ -249,8 +249,11 @@ class CompressView(QWidget):
         self.axis.addItem("size on disk (KiB)", "size")
         self.axis.addItem("latency, batch 64 (ms)", "latency")
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "validation accuracy")
+        self.plot.setLabel("left", "validation accuracy (%)")
+        for ax in ("left", "bottom"):
+            self.plot.getAxis(ax).enableAutoSIPrefix(False)  # 98.4 %, not "984 (x0.001)"
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.getViewBox().setDefaultPadding(0.12)  # room for the names beside the points
         self.scatter = pg.ScatterPlotItem(size=10, brush=pg.mkBrush(90, 140, 220, 200), pen=pg.mkPen(None))
         self.front_curve = pg.PlotDataItem(pen=pg.mkPen(QColor(220, 70, 60), width=2), symbol="o", symbolSize=12,
                                            symbolBrush=pg.mkBrush(220, 70, 60, 220), symbolPen=None)
@@ -301,7 +304,7 @@ class CompressView(QWidget):
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right)
-        main.setSizes([330, 900])
+        main.setSizes([290, 900])
         lay = QHBoxLayout(self)
         lay.addWidget(main)
 
@@ -527,7 +530,7 @@ class CompressView(QWidget):
         pts = []
         for r in self.rows:
             cost = r["size_bytes"] / 1024 if key == "size" else r["latency_ms_b64"]
-            pts.append((float(cost), float(r.get("val_accuracy") or 0.0)))
+            pts.append((float(cost), 100.0 * float(r.get("val_accuracy") or 0.0)))
         return pts
 
     def _draw_plot(self) -> None:
