@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMenu, QScrollArea, QTabWidget, QWidget
 
 from engine.project import ProjectError, parse_project
 from engine.templates import EMPTY, list_templates, load_template
@@ -20,6 +20,7 @@ from .autosave import Session, discard
 from .bridge import RunnerBridge
 from .compress_view import CompressView, DialogPrompts, JobBridge
 from .current_run import CurrentRun
+from .data_view import DataView
 from .document import DocumentController
 from .help import HelpMenu
 from .project_panel import ProjectPanel
@@ -30,6 +31,15 @@ from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
+
+
+def _scrolling(view: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setObjectName(f"{view.objectName() or 'view'}Scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(view)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -77,6 +87,9 @@ class MainWindow(QMainWindow):
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
+        self.data_view = DataView(self.doc)
+        # on a small screen the view scrolls rather than forcing the window larger than the screen
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), _scrolling(self.data_view), "Data")
         self.tabs.setCurrentWidget(self.train_view)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
@@ -385,6 +398,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.autosave_timer.stop()
+        self.data_view.shutdown()
         self.bridge.shutdown()
         self.compress_view.bridge.shutdown()
         release_gui_gc()

@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate_arguments(s)
     s.set_defaults(func=cmd_generate)
 
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)
+
     from .glossary import add_glossary_arguments, cmd_glossary
 
     s = sub.add_parser("glossary", help="explain a metric or term the studio shows (val_f1, d_gz, fd_pca, MACs, ...)")

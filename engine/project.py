@@ -193,7 +193,7 @@ class GraphSpec(_Model):
 class AugmentSpec(_Model):
     type: Literal[
         "random_rotation", "horizontal_flip", "vertical_flip", "random_resized_crop", "affine",
-        "color_jitter", "normalize",
+        "color_jitter", "random_erasing", "normalize",
     ]
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -207,6 +207,51 @@ class DataSpec(_Model):
     augment: list[AugmentSpec] = Field(default_factory=list)
     num_workers: int = Field(0, ge=0, le=64)
     limit: int | None = Field(None, ge=1)  # use only the first N samples (after shuffling)
+    # the split: stratified by label; k folds (>= 2) validate on fold ``fold`` instead of val_fraction
+    stratified: bool = True
+    folds: int = Field(0, ge=0, le=50)
+    fold: int = Field(0, ge=0)
+    # images -> the model's input: size (H, W; default: the most common or median size, at most 64 px), how to get
+    # there, and the channel rule (auto: grey when every image is grey, else RGB)
+    image_size: tuple[int, int] | None = None
+    resize: Literal["resize", "center_crop", "pad"] = "resize"
+    channels: Literal["auto", "grey", "rgb"] = "auto"
+    exclude: list[str] = Field(default_factory=list)  # folder paths (relative to data.path) left out
+    # CSV tables: the target column (name or 0-based index; default the last), header (None: detect),
+    # layout (auto: a headerless square of 0..255 integers is an image, anything else a feature table)
+    csv_target: str | int | None = None
+    csv_header: bool | None = None
+    csv_layout: Literal["auto", "image", "table"] = "auto"
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(1 <= s <= 4096 for s in v):
+            raise ValueError("each side must be between 1 and 4096 pixels")
+        return v
+
+    @field_validator("fold")
+    @classmethod
+    def _fold(cls, v: int, info: ValidationInfo) -> int:
+        k = info.data.get("folds", 0)
+        if k and k >= 2 and v >= k:
+            raise ValueError(f"must be below data.folds ({k})")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (one split by val_fraction) or at least 2")
+        return v
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not e or os.path.isabs(e) or ".." in Path(e).parts:
+                raise ValueError(f"{e!r}: give paths relative to data.path, inside it")
+        return v
 
 
 class OptimizerSpec(_Model):

@@ -262,7 +262,11 @@ class TrainLoop:
             torch.set_num_threads(int(threads))  # process-wide
         seed_everything(t.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        bundle = load_bundle(p.data)
+        bundle = load_bundle(p.data, task=t.task)
+        if bundle.skipped:
+            shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
+            more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
+            self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
         image_data = len(bundle.input_shape) == 3
         channels = bundle.input_shape[0] if image_data else 1
         self.augment = build_augment(p.data.augment, channels) if p.data.augment and image_data else None
