@@ -18,6 +18,8 @@ from . import settings as st
 from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .compress_view import CompressView, DialogPrompts, JobBridge
+from .current_run import CurrentRun
 from .data_view import DataView
 from .designer import DesignerView
 from .document import DocumentController
@@ -75,6 +77,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.train_view, "Train")
         self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
         self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
+        self.current_run = CurrentRun(self)  # the trained run Compress & Export works on
+        self.train_view.runFinished.connect(
+            lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
+        self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
+                                          JobBridge(self, mode=self.bridge.mode))
+        self.tabs.addTab(self.compress_view, "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
@@ -223,6 +231,7 @@ class MainWindow(QMainWindow):
 
     def _on_replaced(self) -> None:
         self.project_panel.set_project(self.doc.project)
+        self.current_run.clear()  # another document; open_path sets its last run again
         self._running_changed(self.bridge.running)
 
     # -- files -----------------------------------------------------------------------------
@@ -282,6 +291,7 @@ class MainWindow(QMainWindow):
         run = latest_run(path)
         if run is not None:  # its curves and checkpoints, ready to resume
             self.train_view.show_past_run(run)
+            self.current_run.set(run)
         return True
 
     def save(self) -> bool:
@@ -431,6 +441,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         self.data_view.shutdown()
         self.bridge.shutdown()
+        self.compress_view.bridge.shutdown()
         release_gui_gc()
         self.save_layout()
         self.session.end()

@@ -250,9 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_glossary_arguments(s)
     s.set_defaults(func=cmd_glossary)
 
-    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+    from .compress.cli import add_compress_verbs, add_import_verb  # prune, quantize, distill, export, compare
 
     add_compress_verbs(sub)
+    add_import_verb(sub)
     return p
 
 
