@@ -42,13 +42,16 @@ def test_view_buttons_appear_only_for_views_the_window_has(qtbot, studio):  # no
     win = studio(template="mlp")
     sv = win.start_view
     win.tabs.setCurrentWidget(sv)
-    assert not sv.designer_btn.isVisible() and not sv.data_btn.isVisible()
+    assert not sv.designer_btn.isVisible() and sv.data_btn.isVisible()  # the window has a Data view
     designer = QLabel("designer")
     designer.setObjectName("designerView")
     win.tabs.addTab(designer, "Designer")
     win.tabs.setCurrentWidget(win.train_view)
     win.tabs.setCurrentWidget(sv)  # shown again: looks the views up again
-    assert sv.designer_btn.isVisible() and not sv.data_btn.isVisible()
+    assert sv.designer_btn.isVisible() and sv.data_btn.isVisible()
+    qtbot.mouseClick(sv.data_btn, Qt.MouseButton.LeftButton)
+    assert win.tabs.currentWidget() is win.data_view
+    win.tabs.setCurrentWidget(sv)
     qtbot.mouseClick(sv.designer_btn, Qt.MouseButton.LeftButton)
     assert win.tabs.currentWidget() is designer
 
