@@ -119,7 +119,7 @@ def played_studio(qtbot, tmp_home):
 
     made = []
 
-    def make(script, template: str | None = "mlp"):
+    def make(script, template: str | None = "mlp", view: str | None = "train"):
         bridge = RunnerBridge(factory=lambda mode: PlayedRunner(script), interval_ms=10)
         win = MainWindow(prompts=QuietPrompts(), bridge=bridge, probe_devices=False)
         qtbot.addWidget(win)
