@@ -84,6 +84,9 @@ async def _screenshot(win, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.threads import apply_thread_env
+
+    apply_thread_env()  # before torch loads (here or in a training child): passive OpenMP waiting
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
