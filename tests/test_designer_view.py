@@ -30,11 +30,16 @@ def test_a_cnn_built_by_mouse_shows_shapes_a_badge_and_takes_its_fix(designer, q
     scene = dv.current_scene()
     qtbot.waitUntil(lambda: scene.nodes[ids[3]].shape_str == "16×13×13", timeout=3000)
     assert scene.nodes[ids[-1]].shape_str == "128"
-    # 128 outputs for the 10 digit classes: the model-vs-data check says so; one output per class fixes it
-    assert "128 values" in str(dv.results["model"].errors_for(ids[5])[0])
-    dv.doc.set_param("model", ids[5], "out_features", 10)
+    # 128 outputs for 10 digit classes: the analysis says so; typed into the inspector, 10 fixes it
+    assert any("10" in e.message for e in dv.results["model"].errors)
+    click(dv.current_view(), scene.nodes[ids[5]].sceneBoundingRect().center())
+    field = dv.inspector.field("out_features")
+    field.edit.setFocus()
+    field.edit.selectAll()
+    QTest.keyClicks(field.edit, "10")
+    QTest.keyClick(field.edit, Qt.Key.Key_Return)
     settle(qtbot, dv)
-    assert dv.results["model"].ok
+    qtbot.waitUntil(lambda: dv.results["model"].ok, timeout=3000)
 
     # Linear straight onto the conv output: remove the Flatten's edge into Linear, wire conv -> Linear
     flat, lin = ids[4], ids[5]

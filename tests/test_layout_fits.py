@@ -37,6 +37,7 @@ def _legends_clear_of_curves(plots) -> bool:
 
 def test_a_1024x700_window_really_is_1024x700_and_nothing_overlaps(qtbot, studio):  # noqa: F811
     win = studio("cnn")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     _resize(qtbot, win, 1024, 700)
     tv = win.train_view
     assert tv.compact  # plots and samples are tabs instead of squeezing each other
@@ -54,6 +55,7 @@ def test_a_1024x700_window_really_is_1024x700_and_nothing_overlaps(qtbot, studio
 
 def test_a_1920x1080_window_shows_plots_and_samples_side_by_side(qtbot, studio):  # noqa: F811
     win = studio("cnn")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     _resize(qtbot, win, 1920, 1080)
     tv = win.train_view
     assert not tv.compact
@@ -66,6 +68,7 @@ def test_a_1920x1080_window_shows_plots_and_samples_side_by_side(qtbot, studio):
 
 def test_a_narrowed_project_panel_keeps_its_params_column_after_a_restart(qtbot, studio):  # noqa: F811
     win = studio("cnn")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     _resize(qtbot, win, 1024, 700)
     win.resizeDocks([win.project_dock], [60], Qt.Orientation.Horizontal)  # as narrow as it goes
     QApplication.processEvents()
@@ -78,6 +81,7 @@ def test_a_narrowed_project_panel_keeps_its_params_column_after_a_restart(qtbot,
 
 def test_the_start_page_fits_both_sizes(qtbot, studio):  # noqa: F811
     win = studio("cnn")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     win.tabs.setCurrentWidget(win.start_view)
     for w, h in ((1024, 700), (1920, 1080)):
         _resize(qtbot, win, w, h)

@@ -23,6 +23,7 @@ def type_into(qtbot, field, text: str, key=Qt.Key.Key_Return) -> None:
                                              ("2", 2.0)])
 def test_learning_rate_is_read_exactly_as_typed(qtbot, studio, typed, expected):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     with qtbot.waitSignal(tv.lr_field.committed):
         type_into(qtbot, tv.lr_field, typed)
@@ -33,6 +34,7 @@ def test_learning_rate_is_read_exactly_as_typed(qtbot, studio, typed, expected):
 
 def test_negative_epochs_are_refused_with_a_message_and_the_document_is_unchanged(qtbot, studio):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     before = win.doc.project.train.epochs
     with qtbot.waitSignal(tv.epochs_field.refused):
@@ -48,6 +50,7 @@ def test_negative_epochs_are_refused_with_a_message_and_the_document_is_unchange
                                           ("", "enter a number")])
 def test_learning_rate_refusals_are_visible(qtbot, studio, typed, words):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     before = win.doc.project.train.optimizer.lr
     type_into(qtbot, tv.lr_field, typed)
@@ -59,6 +62,7 @@ def test_learning_rate_refusals_are_visible(qtbot, studio, typed, words):  # noq
 
 def test_fractional_epochs_and_batch_size_are_refused(qtbot, studio):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     type_into(qtbot, tv.epochs_field, "2.5")
     assert "whole number" in tv.epochs_field.error()
@@ -69,6 +73,7 @@ def test_fractional_epochs_and_batch_size_are_refused(qtbot, studio):  # noqa: F
 
 def test_leaving_the_field_commits_and_escape_reverts(qtbot, studio):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     win.activateWindow()
     qtbot.waitUntil(lambda: tv.window().isActiveWindow())
@@ -86,6 +91,7 @@ def test_leaving_the_field_commits_and_escape_reverts(qtbot, studio):  # noqa: F
 
 def test_undo_shows_the_document_value_again(qtbot, studio):  # noqa: F811
     win = studio("mlp")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     old = win.doc.project.train.optimizer.lr
     type_into(qtbot, tv.lr_field, "1e-4")
@@ -96,6 +102,7 @@ def test_undo_shows_the_document_value_again(qtbot, studio):  # noqa: F811
 
 def test_gan_fields_take_the_gan_optimizers_limits_and_paths(qtbot, studio):  # noqa: F811
     win = studio("dcgan")
+    win.tabs.setCurrentWidget(win.train_view)  # the studio opens on the Designer
     tv = win.train_view
     type_into(qtbot, tv.lr_field, "1e-5")
     type_into(qtbot, tv.lr_d_field, "4e-4")

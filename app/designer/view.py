@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -163,6 +164,9 @@ class DesignerView(QWidget):
         self._code_signal = _CodeSignal(self)
         self._code_signal.ready.connect(self._code_ready)
         self._code_token = 0
+        self._code_jobs: queue.Queue = queue.Queue()
+        self._code_thread: threading.Thread | None = None
+        self.destroyed.connect(lambda *_: self._code_jobs.put(None))
 
         self.palette = Palette(blocks_dir)
         self.palette.layerActivated.connect(self.insert_layer)
@@ -432,7 +436,7 @@ class DesignerView(QWidget):
         self._paste_count = 0
         self._show_totals()
         self._show_graph_problems()
-        self.refresh_code()
+        QTimer.singleShot(300, self.refresh_code)  # after the canvas is on screen: opening stays quick
 
     def _page_changed(self) -> None:
         self._selection_changed()
@@ -564,19 +568,31 @@ class DesignerView(QWidget):
                                       "the code of this graph (showing the last version that compiled).")
             return
         self._code_token += 1
-        token, raw = self._code_token, self.doc.project.to_dict()
+        self._code_jobs.put((self._code_token, path, self.doc.project.to_dict()))
+        if self._code_thread is None:
+            self._code_thread = threading.Thread(target=self._code_loop, name="layerlab-codegen", daemon=True)
+            self._code_thread.start()
 
-        def work() -> None:
+    def _code_loop(self) -> None:
+        """One worker for the code view: it skips to the newest request (older ones are stale)."""
+        from engine.graph.codegen import python_source
+        from engine.project import parse_project
+
+        while True:
+            job = self._code_jobs.get()
+            while not self._code_jobs.empty():
+                job = self._code_jobs.get_nowait()
+            if job is None:
+                return
+            token, path, raw = job
             try:
-                from engine.graph.codegen import python_source
-                from engine.project import parse_project
-
                 src, err = python_source(parse_project(raw), path), ""
             except Exception as exc:  # noqa: BLE001 - shown as a note, the last good code stays
                 src, err = "", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._code_signal.ready.emit(token, path, src, err)
-
-        threading.Thread(target=work, name="layerlab-codegen", daemon=True).start()
+            try:
+                self._code_signal.ready.emit(token, path, src, err)
+            except RuntimeError:  # the view is gone
+                return
 
     def _code_ready(self, token: int, path: str, src: str, err: str) -> None:
         if token != self._code_token or path != self.current_path():

@@ -425,6 +425,9 @@ class NodeItem(QGraphicsObject):
         if change == _POS_CHANGED:
             for e in self.edges:
                 e.adjust()
+            sc = self.scene()
+            if sc is not None:
+                sc._node_rect = None
         return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, ev) -> None:  # noqa: N802 - Qt API
@@ -471,6 +474,11 @@ class EdgeItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         selected = bool(option.state & _SELECTED)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35:  # far away: a plain line
+            painter.setPen(QPen(QColor("#80868b"), 0))
+            a, b = self.endpoints()
+            painter.drawLine(a, b)
+            return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor("#1a73e8") if selected else QColor("#80868b"), 3.0 if selected else 2.0))
         painter.setBrush(Qt.BrushStyle.NoBrush)

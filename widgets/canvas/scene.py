@@ -60,6 +60,7 @@ class GraphScene(QGraphicsScene):
         self.fix_menu: QMenu | None = None
         self.graph_errors: list[Any] = []
         self._errors_by_node: dict[str, list[Any]] = {}
+        self._node_rect: QRectF | None = None
         self.setBackgroundBrush(QColor(0, 0, 0, 0))
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
 
@@ -70,6 +71,7 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self.nodes.clear()
         self.edges.clear()
+        self._node_rect = None
         self.graph_path = graph_path
         if graph is None:
             return
@@ -91,6 +93,7 @@ class GraphScene(QGraphicsScene):
         item.setPos(float(pos[0]), float(pos[1]))
         self.addItem(item)
         self.nodes[nid] = item
+        self._node_rect = None
         return item
 
     def add_node(self, node: Any, n_inputs: int = 0) -> NodeItem:
@@ -107,6 +110,7 @@ class GraphScene(QGraphicsScene):
         for e in list(item.edges):
             self._drop_edge_item(e)
         self.removeItem(item)
+        self._node_rect = None
 
     def update_node(self, node: Any) -> None:
         item = self.nodes.get(node.id)
@@ -188,10 +192,16 @@ class GraphScene(QGraphicsScene):
                 self.nodes[nid].setSelected(True)
 
     def node_rect(self) -> QRectF:
-        r = QRectF()
-        for it in self.nodes.values():
-            r = r.united(it.sceneBoundingRect())
-        return r
+        """The nodes' bounds (cached: the overview and fit ask on every scroll and zoom)."""
+        if self._node_rect is None:
+            r = QRectF()
+            for it in self.nodes.values():
+                r = r.united(it.sceneBoundingRect())
+            self._node_rect = r
+        return QRectF(self._node_rect)
+
+    def invalidate_bounds(self) -> None:
+        self._node_rect = None
 
     def _free_spot(self) -> tuple[float, float]:
         r = self.node_rect()
