@@ -18,6 +18,8 @@ from engine.layers import get_layer
 from engine.project import Project
 from widgets.graph_diagram import GraphDiagram
 
+from .text import elide
+
 
 def _shape(s) -> str:
     return "?" if s is None else "×".join(str(d) for d in s) or "scalar"
@@ -71,10 +73,10 @@ class ProjectPanel(QWidget):
             return
         d = project.data
         self.header.setText(
-            f"<b style='font-size:12pt'>{_esc(project.name)}</b><br>"
+            f"<b style='font-size:12pt'>{_esc(elide(project.name, 60))}</b><br>"
             f"{_esc(project.train.task)} · data: {_esc(d.dataset)}"
-            + (f" ({_esc(d.path)})" if d.path else "")
-            + (f"<br><span style='color:gray'>{_esc(project.description)}</span>" if project.description else "")
+            + (f" ({_esc(elide(d.path, 80))})" if d.path else "")
+            + (f"<br><span style='color:gray'>{_esc(elide(project.description, 300))}</span>" if project.description else "")
         )
         try:
             from engine.graph import analyze_project
