@@ -61,6 +61,7 @@ def studio(qtbot, tmp_home):
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
+        win.tabs.setCurrentWidget(win.train_view)  # the tests here are about the Train view and the window
         win.show()
         made.append(win)
         return win
@@ -123,6 +124,7 @@ def played_studio(qtbot, tmp_home):
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
+        win.tabs.setCurrentWidget(win.train_view)
         win.show()
         made.append(win)
         return win

@@ -30,6 +30,10 @@ def test_a_cnn_built_by_mouse_shows_shapes_a_badge_and_takes_its_fix(designer, q
     scene = dv.current_scene()
     qtbot.waitUntil(lambda: scene.nodes[ids[3]].shape_str == "16×13×13", timeout=3000)
     assert scene.nodes[ids[-1]].shape_str == "128"
+    # the model against its data: 128 outputs on the 10 digit classes is a badge with its fix
+    assert any(e.node == ids[5] and "set fc1's out_features to 10" in e.message for e in dv.results["model"].errors)
+    dv.doc.set_param("model", ids[5], "out_features", 10)
+    settle(qtbot, dv)
     assert dv.results["model"].ok
 
     # Linear straight onto the conv output: remove the Flatten's edge into Linear, wire conv -> Linear
