@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QDialog, QMainWindow, QTabWidget, QTextBrowser, QV
 
 from engine.glossary import entries
 
+from .layout import tab_title
+
 VIEW_HELP: dict[str, str] = {
     "Start": (
         "<p>Where to begin. <b>Start from a template</b> opens a complete, working project (a network, its data "
@@ -147,7 +149,7 @@ class HelpMenu:
 
     def current_view(self) -> str:
         i = self.tabs.currentIndex()
-        return self.tabs.tabText(i).replace("&", "") if i >= 0 else ""
+        return tab_title(self.tabs, i) if i >= 0 else ""
 
     def show_view_help(self) -> None:
         name = self.current_view()

@@ -30,3 +30,8 @@ def show_view(tabs: QTabWidget, view: QWidget) -> bool:
             tabs.setCurrentIndex(i)
             return True
     return False
+
+
+def tab_title(tabs: QTabWidget, i: int) -> str:
+    """A tab's title as shown: mnemonic ``&`` removed, ``&&`` back to ``&`` ("Compress & Export")."""
+    return tabs.tabText(i).replace("&&", "\0").replace("&", "").replace("\0", "&")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from engine.templates import list_templates
 
 from . import settings as st
-from .layout import page_of
+from .layout import page_of, tab_title
 
 # views built elsewhere, found by object name first and tab text second (see find_tab)
 DESIGNER_TAB = ("designerView", "Designer")
@@ -39,7 +39,7 @@ def find_tab(tabs: QTabWidget, object_name: str, text: str) -> int:
         if object_name in (tabs.widget(i).objectName(), getattr(page_of(tabs.widget(i)), "objectName", str)()):
             return i
     for i in range(tabs.count()):
-        if tabs.tabText(i).replace("&", "") == text:
+        if tab_title(tabs, i) == text:
             return i
     return -1
 
@@ -223,6 +223,6 @@ class StartView(QWidget):
     def _after_new(self) -> None:
         """A new project: on to the Train view (where a template can be trained at once)."""
         for i in range(self.tabs.count()):
-            if self.tabs.tabText(i).replace("&", "") == "Train":
+            if tab_title(self.tabs, i) == "Train":
                 self.tabs.setCurrentIndex(i)
                 return

@@ -61,6 +61,7 @@ def studio(qtbot, tmp_home):
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
+        win.tabs.setCurrentWidget(win.train_view)  # the tests here are about the Train view and the window
         win.show()
         if view == "train":  # these tests are about the Train view (the window opens on the Designer)
             win.tabs.setCurrentWidget(win.train_view)
@@ -125,6 +126,7 @@ def played_studio(qtbot, tmp_home):
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
+        win.tabs.setCurrentWidget(win.train_view)
         win.show()
         if view == "train":  # these tests are about the Train view (the window opens on the Designer)
             win.tabs.setCurrentWidget(win.train_view)

@@ -22,6 +22,7 @@ def stem_project():
              ("output", "Output", {}, (0, 990))]
     return parse_project({
         "format": "layerlab-project", "version": 2, "name": "res",
+        "data": {"dataset": "digits", "image_size": [12, 12]},  # the Input's [1, 12, 12] is what the data gives
         "model": {"nodes": [{"id": i, "type": t, "params": p, "pos": list(pos)} for i, t, p, pos in nodes],
                   "edges": [["input", "stem"], ["flat", "fc"], ["fc", "output"]]},
         "train": {"epochs": 1}})

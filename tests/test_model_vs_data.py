@@ -136,3 +136,12 @@ def test_the_studio_shows_it_on_the_node_and_refuses_to_train(qtbot, tmp_home):
     title, message, _ = win.prompts.errors[-1]
     assert "set input's shape to [1, 28, 28]" in message
     win.shutdown()
+
+
+def test_the_data_rules_stay_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom engine.templates import load_template\nfrom engine.graph import analyze_project\n"
+            "analyze_project(load_template('cnn'))\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

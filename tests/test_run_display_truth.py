@@ -23,6 +23,7 @@ def test_plots_and_legends_follow_the_project_task(qtbot, studio):  # noqa: F811
     win = studio("dcgan")
     plots = win.train_view.plots
     assert plots.legend_names("step") == ["d_loss", "g_loss"]
+    plots.step_panel.plot.setXRange(1000, 2000)  # the user zoomed into the GAN's curve
     assert plots.legend_names("metric") == ["d_x", "d_gz"]
     win.new_project("mlp")
     assert plots.legend_names("step") == ["loss"]
@@ -30,6 +31,7 @@ def test_plots_and_legends_follow_the_project_task(qtbot, studio):  # noqa: F811
     assert plots.legend_names("metric") == ["val_accuracy"]
     assert not any(n in plots.metric_names() for n in ("d_x", "d_gz"))
     assert plots.metric_box.findData("d_x") < 0
+    assert all(plots.step_panel.plot.vb.autoRangeEnabled())  # the axes follow the new project's data
 
 
 def _ckpt(run_dir, kind):

@@ -76,6 +76,9 @@ def test_spawned_training_children_start_with_passive_waiting(monkeypatch):
     r = make_runner("process")
     try:
         r.prewarm()  # a pre-warmed child, as the studio starts one
+        # /proc shows the environment the child was exec'd with only once it runs (a forked child that
+        # has not exec'd yet still shows the parent's start-up block)
+        assert r.wait_warm(120)
         with open(f"/proc/{r._proc.pid}/environ", "rb") as fh:
             env = dict(kv.split(b"=", 1) for kv in fh.read().split(b"\0") if b"=" in kv)
         assert env[b"OMP_WAIT_POLICY"] == b"PASSIVE" and env[b"KMP_BLOCKTIME"] == b"0"

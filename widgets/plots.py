@@ -293,6 +293,7 @@ class TrainingPlots(QWidget):
         self._stagger.stop()
         for p in self.panels:
             p.remove_all()
+            p.plot.enableAutoRange()  # axes follow the new project's data, not the old zoom
         self.points = 0
         self._shown_metrics = {}
         self.metric_box.blockSignals(True)

@@ -100,6 +100,8 @@ def _known_facts(data_spec: Any) -> DataFacts | None:
     c, h, w = facts.sample_shape
     if isinstance(ch, int) and ch > 0:
         c = ch
+    elif ch in ("grey", "rgb"):
+        c = 1 if ch == "grey" else 3
     if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
         h, w = size
     return DataFacts((c, h, w), facts.num_classes, facts.name)
