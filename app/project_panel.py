@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from engine import glossary
+from engine.layers import get_layer
 from engine.project import Project
 from widgets.graph_diagram import GraphDiagram
 
@@ -24,10 +34,23 @@ class ProjectPanel(QWidget):
         self.diagram = GraphDiagram()
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Layer", "Output", "Params"])
+        hdr = self.tree.headerItem()
+        hdr.setToolTip(0, "Each layer (node) of the model; hover one for what it does")
+        hdr.setToolTip(1, glossary.tooltip("shape"))
+        hdr.setToolTip(2, glossary.tooltip("params"))
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)
-        self.tree.setColumnWidth(0, 140)
-        self.tree.setColumnWidth(1, 80)
+        # Layer takes what is left and elides; Output and Params always fit their contents, so a narrow
+        # panel never hides the Params column (a stored narrow width used to, for good)
+        head = self.tree.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        head.setMinimumSectionSize(36)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.tree.setIndentation(12)
+        self.setMinimumWidth(240)
         self.total = QLabel()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.diagram)
@@ -56,29 +79,26 @@ class ProjectPanel(QWidget):
             + (f"<br><span style='color:gray'>{_esc(elide(project.description, 300))}</span>" if project.description else "")
         )
         try:
-            from engine.graph import analyze
+            from engine.graph import analyze_project
         except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
             self.total.setText(f"Model summary unavailable: {exc}")
             return
         grand = 0
-        for gpath, g in project.graphs().items():
+        results = analyze_project(project)
+        for gpath in project.graphs():
             top = QTreeWidgetItem([gpath.split(".")[-1], "", ""])
             top.setFirstColumnSpanned(False)
             self.tree.addTopLevelItem(top)
-            try:
-                res = analyze(g, gpath)
-            except Exception as exc:  # noqa: BLE001
-                top.setText(1, f"error: {exc}")
-                self.errors.append(f"{gpath}: {exc}")
-                continue
+            res = results[gpath]
             for n in res.nodes:
                 it = QTreeWidgetItem([n.id, _shape(n.output_shape), f"{n.params:,}"])
-                it.setToolTip(0, f"{n.id}: {n.type}")
                 it.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 msgs = [str(e.message) for e in res.errors_for(n.id)]
                 if msgs:
                     it.setForeground(0, Qt.GlobalColor.red)
-                    it.setToolTip(0, "\n".join(msgs))
+                it.setToolTip(0, layer_tooltip(n.id, n.type, msgs))
+                it.setToolTip(1, f"{n.id} produces {_shape(n.output_shape)} per sample. {GLOSSARY_SHAPE}")
+                it.setToolTip(2, f"{n.params:,} learnable parameters, {n.macs:,} MACs per sample")
                 top.addChild(it)
             for e in res.errors:
                 if e.level == "error":
@@ -91,8 +111,19 @@ class ProjectPanel(QWidget):
         if self.errors:
             text += f"<br><span style='color:#E0393E'>{len(self.errors)} problem(s) in the model</span>"
         self.total.setText(text)
-        for c in range(3):
-            self.tree.resizeColumnToContents(c)
+
+
+GLOSSARY_SHAPE = glossary.tooltip("shape")
+
+
+def layer_tooltip(node_id: str, type_name: str, problems: list[str] | None = None) -> str:
+    """Rich text: the node, its layer type, the registry's explanation of it, and its problems."""
+    spec = get_layer(type_name)
+    doc = spec.doc if spec is not None else "(unknown layer type)"
+    out = f"<p><b>{_esc(node_id)}</b>: {_esc(type_name)}</p><p>{_esc(doc)}</p>"
+    if problems:
+        out += "".join(f"<p style='color:#E0393E'>{_esc(m)}</p>" for m in problems)
+    return out
 
 
 def _esc(s: str) -> str:

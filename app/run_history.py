@@ -236,3 +236,147 @@ def sample_frames(run_dir: str | os.PathLike, max_step: int | None = None) -> li
         if (max_step is None or step <= max_step) and path.is_file():
             out.append((ep, step, path))
     return out
+
+
+# -- the sample grids that are not on disk (classifier predictions, VAE reconstructions) ---------------
+
+SAMPLE_LOG = "studio_samples.jsonl"
+SAMPLE_DIR = "studio_samples"
+SAMPLE_CAP = 200  # frames kept per kind; the oldest file goes first
+
+
+def _jsonable(v: Any) -> bool:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(isinstance(x, (str, int, float, bool)) for x in v)
+    return False
+
+
+class SampleLog:
+    """Keeps the grids a run shows but does not write itself (``Samples`` without ``path``) in
+    ``<run_dir>/studio_samples/`` (one ``.npz`` each, read back with ``allow_pickle=False``) and an
+    index ``studio_samples.jsonl``, so reopening or resuming the run brings its timeline back.
+    Never raises (a record, not the run)."""
+
+    def __init__(self, cap: int = SAMPLE_CAP) -> None:
+        self.run_dir: Path | None = None
+        self.cap = cap
+        self._files: dict[str, list[Path]] = {}
+
+    def open(self, run_dir: str | os.PathLike) -> None:
+        self.run_dir = Path(run_dir)
+        self._files = {}
+        for s in read_sample_log(run_dir):
+            name = _sample_name(s.kind, s.epoch, s.global_step)
+            self._files.setdefault(s.kind, []).append(self.run_dir / SAMPLE_DIR / name)
+
+    def close(self) -> None:
+        self.run_dir = None
+
+    def add(self, ev) -> None:
+        if self.run_dir is None or ev.path is not None:
+            return
+        import numpy as np
+
+        d = self.run_dir / SAMPLE_DIR
+        name = _sample_name(ev.kind, ev.epoch, ev.global_step)
+        arrays = {"image": np.asarray(ev.image), "labels": np.asarray(ev.labels, dtype=np.int64),
+                  "predicted": np.asarray(ev.predicted, dtype=np.int64)}
+        extra = {}
+        for k, v in (ev.extra or {}).items():
+            if isinstance(v, np.ndarray) and v.dtype != object:
+                arrays[f"extra__{k}"] = v
+            elif _jsonable(v):
+                extra[str(k)] = list(v) if isinstance(v, tuple) else v
+        grid = ev.grid
+        line = {"kind": ev.kind, "e": int(ev.epoch), "s": int(ev.global_step), "file": f"{SAMPLE_DIR}/{name}",
+                "extra": extra,
+                "grid": None if grid is None else [grid.rows, grid.cols, grid.cell_h, grid.cell_w, grid.padding, grid.n]}
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / (name + ".tmp")
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+            os.replace(tmp, d / name)
+            with open(self.run_dir / SAMPLE_LOG, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+        except (OSError, ValueError):
+            return
+        files = self._files.setdefault(ev.kind, [])
+        files.append(d / name)
+        while len(files) > self.cap:
+            with contextlib.suppress(OSError):
+                files.pop(0).unlink()
+
+
+def read_sample_log(run_dir: str | os.PathLike, max_step: int | None = None) -> list:
+    """The run's logged ``Samples`` (oldest first; at or before ``max_step``; missing files skipped)."""
+    import numpy as np
+
+    from engine.train.events import GridGeometry, Samples
+
+    run_dir = Path(run_dir)
+    out = []
+    try:
+        fh = open(run_dir / SAMPLE_LOG, encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return out
+    with fh:
+        for raw in fh:
+            try:
+                d = json.loads(raw)
+                step = int(d["s"])
+                if max_step is not None and step > max_step:
+                    continue
+                path = run_dir / str(d["file"])
+                if SAMPLE_DIR not in path.parts or not path.is_file():
+                    continue
+                with np.load(path, allow_pickle=False) as z:
+                    extra = dict(d.get("extra") or {})
+                    extra.update({k[len("extra__"):]: z[k] for k in z.files if k.startswith("extra__")})
+                    if isinstance(extra.get("classes"), list):
+                        extra["classes"] = tuple(extra["classes"])
+                    g = d.get("grid")
+                    grid = GridGeometry(*(int(v) for v in g)) if isinstance(g, list) and len(g) == 6 else None
+                    out.append(Samples(kind=str(d["kind"]), epoch=int(d.get("e", 0)), global_step=step,
+                                       image=z["image"], labels=tuple(int(v) for v in z["labels"]),
+                                       predicted=tuple(int(v) for v in z["predicted"]), extra=extra, grid=grid,
+                                       path=None))
+            except (ValueError, KeyError, TypeError, OSError, AttributeError):
+                continue
+    return out
+
+
+def _sample_name(kind: str, epoch: int, step: int) -> str:
+    return f"{safe_stem(kind)}_epoch_{int(epoch):03d}_step_{int(step):06d}.npz"
+
+
+def cut_sample_log(run_dir: str | os.PathLike, max_step: int) -> None:
+    """Drop the logged grids after ``max_step`` (a resume from an earlier checkpoint), files and lines."""
+    run_dir = Path(run_dir)
+    path = run_dir / SAMPLE_LOG
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    kept = []
+    for raw in lines:
+        try:
+            d = json.loads(raw)
+            if int(d["s"]) <= max_step:
+                kept.append(raw)
+                continue
+            f = run_dir / str(d["file"])
+            if SAMPLE_DIR in f.parts:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+        except (ValueError, KeyError, TypeError):
+            continue
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".jsonl.tmp")
+        try:
+            tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass

@@ -12,10 +12,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -23,13 +22,15 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QSpinBox,
+    QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.project import Project
 from engine.train.events import (
     CheckpointSaved,
     Diagnostic,
@@ -41,6 +42,7 @@ from engine.train.events import (
     Samples,
     Started,
 )
+from widgets.fields import NumberField, limits_for
 from widgets.log_panel import LogPanel
 from widgets.plots import TrainingPlots
 from widgets.sample_grid import SampleGrid
@@ -51,10 +53,13 @@ from .prompts import Prompts
 from .run_history import (
     PlotLog,
     Point,
+    SampleLog,
     checkpoints_of,
     cut_plot_log,
+    cut_sample_log,
     read_history_points,
     read_plot_log,
+    read_sample_log,
     remember_run,
     safe_stem,
     sample_frames,
@@ -74,6 +79,38 @@ def fmt_duration(s: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def checkpoint_label(kind: str, epoch: int, step: int, name: str, mid_epoch: bool = False) -> str:
+    where = f"in epoch {epoch + 1}" if mid_epoch else f"epoch {epoch + 1}"
+    return f"{kind:<8}  {where}  step {step:,}  {name}"
+
+
+def read_checkpoint_label(path: str | Path) -> str:
+    """The row text for a checkpoint file from what it holds (epoch, step), read from the file itself."""
+    path = Path(path)
+    try:
+        from engine.train.checkpoint import checkpoint_summary
+
+        info = checkpoint_summary(path)
+        return checkpoint_label(info["kind"], info["epoch"], info["global_step"], path.name, info["mid_epoch"])
+    except Exception:  # noqa: BLE001 - unreadable: still listed, with its date, so the user can try it
+        try:
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        except OSError:
+            stamp = "?"
+        return f"{path.stem:<8}  {path.name}  saved {stamp} (unreadable)"
+
+
+def run_time_of(ev: Finished) -> float:
+    """The run's training time over every session (its epochs' wall times; a resume adds up)."""
+    total = 0.0
+    for row in ev.history:
+        try:
+            total += float(row.get("wall_s", 0.0) or 0.0)
+        except (TypeError, ValueError):
+            continue
+    return total
 
 
 def _read_png(path: Path):
@@ -149,6 +186,7 @@ class TrainView(QWidget):
         self.last_finished: Finished | None = None
         self._pending_samples: list[Samples] = []
         self.plot_log = PlotLog()  # what the plots show, kept in the run dir (see app/run_history.py)
+        self.sample_log = SampleLog()  # the grids the trainer does not write itself (predictions, ...)
         self._resuming: str | None = None  # run dir of a resume whose Started has not come yet
         self._resumed_at: int | None = None  # the checkpoint's global step, once Started said it
         self._build()
@@ -180,35 +218,29 @@ class TrainView(QWidget):
             it.setData(d, Qt.ItemDataRole.UserRole)
             self.device_model.appendRow(it)
         self.device_box.setModel(self.device_model)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100000)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 65536)
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(6)
-        self.lr_spin.setRange(0.000001, 10.0)
-        self.lr_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        self.lr_d_spin = QDoubleSpinBox()  # GAN: the discriminator's own learning rate
-        self.lr_d_spin.setDecimals(6)
-        self.lr_d_spin.setRange(0.000001, 10.0)
-        self.lr_d_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        for w in (self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
-            w.setKeyboardTracking(False)
+        # one NumberField per number, its limits read from the document's own validation
+        self.epochs_field = NumberField(limits_for(Project, "train.epochs"))
+        self.batch_field = NumberField(limits_for(Project, "data.batch_size"))
+        self.lr_field = NumberField(limits_for(Project, "train.optimizer.lr"))
+        self.lr_d_field = NumberField(limits_for(Project, "train.gan.d_optimizer.lr"))  # GAN: D's own rate
+        for w, name in ((self.epochs_field, "epochs"), (self.batch_field, "batch_size"), (self.lr_field, "lr"),
+                        (self.lr_d_field, "lr_d")):
+            w.setObjectName(f"field_{name}")
             w.setMinimumWidth(96)
-        self.field_error = QLabel("")
-        self.field_error.setStyleSheet("color: #E0393E;")
-        self.field_error.setWordWrap(True)
-        self.field_error.hide()
+        self.epochs_field.setHelp("Epochs: how many times training goes through the whole training set.")
+        self.batch_field.setHelp("Batch size: how many samples the model sees per optimizer step.")
+        self.lr_field.setHelp("Learning rate: how big a step the optimizer takes. Typical: 1e-3 for Adam, "
+                              "0.01-0.1 for SGD; too big and the loss jumps or becomes NaN.")
+        self.lr_d_field.setHelp("The discriminator's learning rate (GAN).")
 
         settings_box = QGroupBox("Training settings")
         form = QFormLayout(settings_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Device", self.device_box)
-        form.addRow("Epochs", self.epochs_spin)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Learning rate", self.lr_spin)
-        form.addRow("D learning rate", self.lr_d_spin)
-        form.addRow(self.field_error)
+        form.addRow("Epochs", self.epochs_field)
+        form.addRow("Batch size", self.batch_field)
+        form.addRow("Learning rate", self.lr_field)
+        form.addRow("D learning rate", self.lr_d_field)
         self.settings_form = form
 
         run_box = QGroupBox("Run")
@@ -243,29 +275,81 @@ class TrainView(QWidget):
         ll.addWidget(run_box)
         ll.addWidget(settings_box)
         ll.addWidget(self.bottom_tabs, 1)
-        left.setMinimumWidth(300)
+        left.setMinimumWidth(270)
+        left.setMinimumHeight(560)
 
         self.plots = TrainingPlots()
+        self.plots.setMinimumHeight(300)
         self.samples_view = SampleGrid()
-        self.samples_view.setMinimumWidth(300)
-        right = QSplitter(Qt.Orientation.Horizontal)
-        right.addWidget(self.plots)
-        right.addWidget(self.samples_view)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        right.setSizes([640, 420])
+        self.samples_view.setMinimumHeight(240)
+        # wide: plots and samples side by side in a splitter; narrow (a laptop's 1024 px): two tabs, so
+        # neither is squeezed below a readable size nor drawn over the other
+        self.right_split = QSplitter(Qt.Orientation.Horizontal)
+        self.right_split.setObjectName("trainRightSplitter")
+        self.right_split.setChildrenCollapsible(False)
+        self.right_split.addWidget(self.plots)
+        self.right_split.addWidget(self.samples_view)
+        self.right_split.setStretchFactor(0, 3)
+        self.right_split.setStretchFactor(1, 2)
+        self.right_split.setSizes([640, 420])
+        self.right_tabs = QTabWidget()
+        self.right_tabs.setObjectName("trainRightTabs")
+        self.right_tabs.setDocumentMode(True)
+        self.right = QStackedWidget()
+        self.right.addWidget(self.right_split)
+        self.right.addWidget(self.right_tabs)
+        # start narrow: the window's minimum size is then the narrow layout's, so 1024 px always fits;
+        # the first resize to a wide window puts plots and samples side by side
+        self.compact = False
+        self.set_compact(True)
+        right = self.right
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("trainSplitter")
-        self.splitter.addWidget(left)
+        self.left_scroll = QScrollArea()  # a short window scrolls the controls instead of overlapping them
+        self.left_scroll.setWidget(left)
+        self.left_scroll.setWidgetResizable(True)
+        self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.left_scroll.setMinimumWidth(left.minimumWidth() + 14)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.left_scroll)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([330, 1070])
+        self.splitter.setSizes([300, 1070])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.splitter)
         self._set_running(False)
+
+    COMPACT_BELOW = 1000  # px of Train view width: below it, plots and samples become tabs
+
+    def set_compact(self, on: bool) -> None:
+        """Switch between side by side (wide windows) and tabs (narrow ones); keeps every widget alive."""
+        if on == self.compact:
+            return
+        self.compact = on
+        # wide mode's minimums stay small: the window's minimum must never exceed the width at which
+        # the layout turns compact, or a wide window could not be made narrow again
+        self.plots.setMinimumWidth(360 if on else 200)
+        self.samples_view.setMinimumWidth(240 if on else 180)
+        if on:
+            self.right_tabs.addTab(self.plots, "Plots")
+            self.right_tabs.addTab(self.samples_view, "Samples")
+            self.right.setCurrentWidget(self.right_tabs)
+        else:
+            self.right_split.addWidget(self.plots)
+            self.right_split.addWidget(self.samples_view)
+            self.plots.show()  # a tab widget hid the page that was not current
+            self.samples_view.show()
+            self.right_split.setSizes([640, 420])
+            self.right.setCurrentWidget(self.right_split)
+        self.plots.set_compact(on)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        self.set_compact(self.width() < self.COMPACT_BELOW)
 
     def _wire(self) -> None:
         self.train_btn.clicked.connect(lambda: self.start())
@@ -274,14 +358,14 @@ class TrainView(QWidget):
         self.resume_ckpt_btn.clicked.connect(self.resume_from_checkpoint_dialog)
         self.ckpt_list.itemDoubleClicked.connect(self._ckpt_double_clicked)
         self.samples_view.exportRequested.connect(self._export_gif)
-        self.epochs_spin.valueChanged.connect(lambda v: self._edit("train.epochs", int(v)))
-        self.batch_spin.valueChanged.connect(lambda v: self._edit("data.batch_size", int(v)))
-        self.lr_spin.valueChanged.connect(lambda v: self._edit(self._lr_path(), float(v)))
-        self.lr_d_spin.valueChanged.connect(lambda v: self._edit("train.gan.d_optimizer.lr", float(v)))
+        self.epochs_field.committed.connect(lambda v: self._edit("train.epochs", v, self.epochs_field))
+        self.batch_field.committed.connect(lambda v: self._edit("data.batch_size", v, self.batch_field))
+        self.lr_field.committed.connect(lambda v: self._edit(self._lr_path(), v, self.lr_field))
+        self.lr_d_field.committed.connect(lambda v: self._edit("train.gan.d_optimizer.lr", v, self.lr_d_field))
         self.device_box.currentIndexChanged.connect(
             lambda _i: self._edit("train.device", self.device_box.currentData(Qt.ItemDataRole.UserRole))
         )
-        self.doc.fieldChanged.connect(lambda _p: self.sync_from_document())
+        self.doc.fieldChanged.connect(self._field_changed)
         self.doc.replaced.connect(self._document_replaced)
         b = self.bridge
         b.started.connect(self._on_started)
@@ -305,18 +389,34 @@ class TrainView(QWidget):
         """The learning rate the main LR field edits: the optimizer's, or the generator's for a GAN."""
         return "train.gan.g_optimizer.lr" if self._is_gan() else "train.optimizer.lr"
 
-    def _edit(self, path: str, value: Any) -> None:
+    def _edit(self, path: str, value: Any, field: NumberField | None = None) -> None:
         if self._syncing or self.doc.project is None or value is None:
             return
         try:
             self.doc.set_field(path, value)
-            self.field_error.hide()
-        except ValueError as exc:
-            self.field_error.setText(str(exc))
-            self.field_error.show()
-            self.sync_from_document()
+        except ValueError as exc:  # the document refuses: say so at the field, keep what was typed
+            if field is not None:
+                field.show_error(str(exc).split(": ", 1)[-1])
+            else:
+                self.log_panel.add(str(exc), "error")
 
     _syncing = False
+
+    def _field_changed(self, path: str) -> None:
+        """Only the changed field is rewritten: text the user is typing elsewhere stays as typed."""
+        p = self.doc.project
+        fields = {"train.epochs": self.epochs_field, "data.batch_size": self.batch_field,
+                  "train.gan.d_optimizer.lr": self.lr_d_field}
+        if p is not None and path == self._lr_path():
+            fields[path] = self.lr_field
+        if p is not None and path in fields:
+            self._syncing = True
+            try:
+                fields[path].setValue(self.doc.get(path))
+            finally:
+                self._syncing = False
+            return
+        self.sync_from_document()
 
     def sync_from_document(self) -> None:
         p = self.doc.project
@@ -324,14 +424,15 @@ class TrainView(QWidget):
         try:
             has = p is not None
             if has:
-                self.epochs_spin.setValue(p.train.epochs)
-                self.batch_spin.setValue(p.data.batch_size)
+                self.epochs_field.setValue(p.train.epochs)
+                self.batch_field.setValue(p.data.batch_size)
                 gan = self._is_gan()
-                self.lr_spin.setValue(p.train.gan.g_optimizer.lr if gan else p.train.optimizer.lr)
-                self.settings_form.setRowVisible(self.lr_d_spin, gan)
-                self.settings_form.labelForField(self.lr_spin).setText("G learning rate" if gan else "Learning rate")
+                self.lr_field.set_limits(limits_for(Project, self._lr_path()))
+                self.lr_field.setValue(p.train.gan.g_optimizer.lr if gan else p.train.optimizer.lr)
+                self.settings_form.setRowVisible(self.lr_d_field, gan)
+                self.settings_form.labelForField(self.lr_field).setText("G learning rate" if gan else "Learning rate")
                 if gan:
-                    self.lr_d_spin.setValue(p.train.gan.d_optimizer.lr)
+                    self.lr_d_field.setValue(p.train.gan.d_optimizer.lr)
                 dev = p.train.device
                 i = self.device_box.findData(dev, Qt.ItemDataRole.UserRole)
                 if i < 0:
@@ -367,7 +468,7 @@ class TrainView(QWidget):
     # -- run control -----------------------------------------------------------------------
     def _set_running(self, running: bool) -> None:
         has = self.doc.project is not None
-        for w in (self.device_box, self.epochs_spin, self.batch_spin, self.lr_spin, self.lr_d_spin):
+        for w in (self.device_box, self.epochs_field, self.batch_field, self.lr_field, self.lr_d_field):
             w.setEnabled(has and not running)
         self.train_btn.setEnabled(has and not running)
         self.resume_ckpt_btn.setEnabled(has and not running)
@@ -411,6 +512,7 @@ class TrainView(QWidget):
             run_dir = str(ckdir.parent) if ckdir is not None and ckdir.name == "checkpoints" else str(self.new_run_dir())
         self.reset_display(keep_checkpoints=resume is not None)
         self.plot_log.close()
+        self.sample_log.close()
         self._resumed_at = None
         self._resuming = run_dir if resume else None
         if resume:  # the earlier curve at once; cut at the checkpoint's step when Started says it
@@ -429,6 +531,7 @@ class TrainView(QWidget):
         self.run_dir = self.last_run_dir = run_dir
         if not resume:
             self.plot_log.open(run_dir)
+            self.sample_log.open(run_dir)
         if self.doc.path is not None:
             remember_run(self.doc.path, run_dir)
         self._set_running(True)
@@ -437,19 +540,12 @@ class TrainView(QWidget):
 
     @staticmethod
     def _check(project) -> list[str]:
+        """The model's errors, from the same analysis as the designer's badges and ``layerlab check``."""
         try:
-            from engine.graph import analyze
+            from engine.graph import analyze_project, problems_of
         except Exception:  # noqa: BLE001 - no compiler available: let the runner report
             return []
-        out: list[str] = []
-        for gpath, g in project.graphs().items():
-            try:
-                res = analyze(g, gpath)
-            except Exception as exc:  # noqa: BLE001
-                out.append(f"{gpath}: {exc}")
-                continue
-            out += [f"{gpath}: {e}" for e in res.errors if getattr(e, "level", "error") == "error"]
-        return out
+        return [f"{e.graph}: {e}" for e in problems_of(analyze_project(project))]
 
     def toggle_pause(self) -> None:
         if not self.bridge.running:
@@ -514,20 +610,23 @@ class TrainView(QWidget):
         self.plots.refresh()
 
     def load_samples(self, run_dir: str | Path, max_step: int | None = None) -> int:
-        """Put a GAN/VAE run's on-disk sample timeline (up to ``max_step``) back on the slider."""
+        """Put a run's sample timeline (up to ``max_step``) back on the slider: the GAN/VAE frames the
+        trainer wrote (``samples/``) and the grids the studio logged (predictions, reconstructions)."""
         p = self.doc.project
         kind = SAMPLE_KIND.get(p.train.task) if p is not None else None
-        if kind is None:
-            return 0
-        frames = sample_frames(run_dir, max_step)[-self.samples_view.timeline.max_frames:]
-        n = 0
-        for i, (epoch, step, path) in enumerate(frames):
-            img = _read_png(path)
-            if img is not None:
-                self.samples_view.add_samples(Samples(kind=kind, epoch=epoch, global_step=step, image=img,
-                                                      path=str(path)), show=i == len(frames) - 1)
-                n += 1
-        return n
+        cap = self.samples_view.timeline.max_frames
+        found: list[Samples] = []
+        if kind is not None:
+            for epoch, step, path in sample_frames(run_dir, max_step)[-cap:]:
+                img = _read_png(path)
+                if img is not None:
+                    found.append(Samples(kind=kind, epoch=epoch, global_step=step, image=img, path=str(path)))
+        found += read_sample_log(run_dir, max_step)
+        found.sort(key=lambda s: s.global_step)
+        newest = {ev.kind: i for i, ev in enumerate(found)}
+        for i, ev in enumerate(found):
+            self.samples_view.add_samples(ev, show=newest[ev.kind] == i)
+        return len(found)
 
     def show_past_run(self, run_dir: str | Path) -> bool:
         """Show a finished/stopped run of this project (after opening it): its curves, its checkpoints,
@@ -540,11 +639,7 @@ class TrainView(QWidget):
         self.reset_display()
         self.last_run_dir = str(run_dir)
         for path in ckpts:
-            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            item = QListWidgetItem(f"{path.stem:<8}  {path.name}  saved {stamp}")
-            item.setData(Qt.ItemDataRole.UserRole, str(path))
-            item.setToolTip(str(path))
-            self.ckpt_list.addItem(item)
+            self._add_checkpoint_row(str(path), read_checkpoint_label(path))
         pts = read_plot_log(run_dir)
         if pts:
             self.replay(pts)
@@ -561,7 +656,8 @@ class TrainView(QWidget):
 
     def reset_display(self, keep_checkpoints: bool = False) -> None:
         self._pending_samples = []
-        self.plots.clear()
+        p = self.doc.project
+        self.plots.reset(p.train.task if p is not None else None)  # this project's curves and legends only
         self.samples_view.clear()
         if not keep_checkpoints:
             self.ckpt_list.clear()
@@ -582,6 +678,8 @@ class TrainView(QWidget):
             self.plots.clear()
             self.replay(pts)
             self.plot_log.open(run_dir)
+            cut_sample_log(run_dir, ev.start_step)
+            self.sample_log.open(run_dir)
             self.samples_view.clear()
             self.load_samples(run_dir, ev.start_step)
         what = f"Started {ev.trainer} training on {ev.device}: {ev.epochs} epochs × {ev.steps_per_epoch} steps"
@@ -629,6 +727,8 @@ class TrainView(QWidget):
 
     def drain_samples(self) -> None:
         events, self._pending_samples = self._pending_samples, []
+        for ev in events:
+            self.sample_log.add(ev)
         newest = {ev.kind: i for i, ev in enumerate(events)}
         for i, ev in enumerate(events):  # all join the timeline; only the newest per kind is drawn
             self.samples_view.add_samples(ev, show=newest[ev.kind] == i)
@@ -637,17 +737,23 @@ class TrainView(QWidget):
         self.log_panel.add(ev.message, ev.level, ev.t)
 
     def _on_checkpoint(self, ev: CheckpointSaved) -> None:
-        name = Path(ev.path).name
-        text = f"{ev.kind:<8}  epoch {ev.epoch + 1}  step {ev.global_step:,}  {name}"
-        for i in range(self.ckpt_list.count()):  # "last"/"best" files are rewritten: one row each
-            if self.ckpt_list.item(i).data(Qt.ItemDataRole.UserRole) == ev.path:
-                self.ckpt_list.item(i).setText(text)
-                break
-        else:
+        self._add_checkpoint_row(ev.path, checkpoint_label(ev.kind, ev.epoch, ev.global_step, Path(ev.path).name))
+
+    def _checkpoint_row(self, path: str) -> QListWidgetItem | None:
+        for i in range(self.ckpt_list.count()):
+            if self.ckpt_list.item(i).data(Qt.ItemDataRole.UserRole) == path:
+                return self.ckpt_list.item(i)
+        return None
+
+    def _add_checkpoint_row(self, path: str, text: str) -> None:
+        """One row per file ("last"/"best" are rewritten in place), labelled with what the file holds."""
+        item = self._checkpoint_row(path)
+        if item is None:
             item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, ev.path)
-            item.setToolTip(ev.path)
+            item.setData(Qt.ItemDataRole.UserRole, path)
             self.ckpt_list.addItem(item)
+        item.setText(text)
+        item.setToolTip(f"{text.split('  ')[0].strip()} checkpoint: {path}\nDouble-click to resume training from it")
 
     def _on_diagnostic(self, ev: Diagnostic) -> None:
         level = ev.severity if ev.severity in ("info", "warning", "error") else "warning"
@@ -676,12 +782,17 @@ class TrainView(QWidget):
         if ev.status == "completed":
             self.progress_bar.setValue(1000)
         self.plot_log.close()
+        self.sample_log.close()
         speed = ev.final.get("train_steps_per_s")
         final = ", ".join(f"{k} {v:.4g}" for k, v in ev.final.items() if not k.startswith("train_steps_per"))
         if speed:
             final += (", " if final else "") + f"{speed:.1f} steps/s"
-        msg = f"{words} after {ev.epochs_run} epochs, {ev.global_step:,} steps, {fmt_duration(ev.wall_s)}"
-        self.progress_bar.setFormat(f"{words} · step {ev.global_step:,} · {fmt_duration(ev.wall_s)}")
+        took = fmt_duration(ev.wall_s)
+        run_s = run_time_of(ev)
+        if self._resumed_at and run_s > ev.wall_s + 0.5:  # a resumed run: its whole time, and this session's
+            took = f"{fmt_duration(run_s)} in all ({fmt_duration(ev.wall_s)} since resuming at step {self._resumed_at:,})"
+        msg = f"{words} after {ev.epochs_run} epochs, {ev.global_step:,} steps, {took}"
+        self.progress_bar.setFormat(f"{words} · step {ev.global_step:,} · {fmt_duration(max(run_s, ev.wall_s))}")
         self.status_label.setText(msg + (f" — {final}" if final else ""))
         if (ev.status == "completed" and self._resumed_at is not None and ev.global_step == self._resumed_at
                 and self.doc.project is not None):
@@ -691,7 +802,7 @@ class TrainView(QWidget):
             self.progress_bar.setFormat(f"Nothing to do · step {ev.global_step:,}")
         self._resumed_at = None
         self.log_panel.add(msg + (f": {final}" if final else ""), "error" if ev.status == "failed" else "info")
-        for kind, path in ev.checkpoints.items():
-            self._on_checkpoint(CheckpointSaved(path=path, epoch=max(0, ev.epochs_run - 1),
-                                                global_step=ev.global_step, kind=kind))
+        for _kind, path in ev.checkpoints.items():
+            if self._checkpoint_row(path) is None:  # not announced by this session (e.g. an earlier run's best)
+                self._add_checkpoint_row(path, read_checkpoint_label(path))
         self.runFinished.emit(ev)

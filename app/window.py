@@ -11,16 +11,20 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
 from engine.project import ProjectError, parse_project
-from engine.templates import list_templates, load_template
+from engine.templates import EMPTY, list_templates, load_template
 from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
+from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .data_view import DataView
 from .document import DocumentController
+from .help import HelpMenu
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
+from .start_view import StartView, show_at_start
 from .text import elide
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
@@ -54,6 +58,7 @@ class MainWindow(QMainWindow):
         if self.prompts.parent is None:
             self.prompts.parent = self
         self.doc = DocumentController(self)
+        self.analysis = AnalysisService(self.doc, self)  # live checking after every edit (debounced)
         self.bridge = bridge or RunnerBridge(self)
         if self.bridge.parent() is None:
             self.bridge.setParent(self)
@@ -66,6 +71,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
+                                    open_dialog=self.open_dialog, open_path=self.open_path)
+        self.tabs.insertTab(0, self.start_view, "Start")
+        self.data_view = DataView(self.doc)
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self.data_view, "Data")
+        self.tabs.setCurrentWidget(self.train_view)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -83,6 +94,7 @@ class MainWindow(QMainWindow):
         self.doc.dirtyChanged.connect(lambda _d: self._update_title())
         self.doc.pathChanged.connect(lambda _p: self._update_title())
         self.doc.replaced.connect(self._on_replaced)
+        self.doc.graphChanged.connect(lambda _g: self.project_panel.set_project(self.doc.project))
         self.bridge.runningChanged.connect(self._running_changed)
         self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
         self.bridge.resumed.connect(lambda _e: self.act_pause.setText("&Pause"))
@@ -160,6 +172,8 @@ class MainWindow(QMainWindow):
             t.addAction(a)
         v = mb.addMenu("&View")
         v.addAction(self.project_dock.toggleViewAction())
+        v.addAction(self._action("&Start page", lambda: self.tabs.setCurrentWidget(self.start_view)))
+        self.help = HelpMenu(self, self.tabs)
         self._fill_recent()
 
     def _fill_recent(self) -> None:
@@ -233,6 +247,10 @@ class MainWindow(QMainWindow):
         self.doc.replace(project, None)
         self.session.clear_autosave()
         return True
+
+    def new_empty_project(self) -> bool:
+        """A project with only an Input and an Output, to build a network from scratch."""
+        return self.new_project(EMPTY)
 
     def open_dialog(self) -> bool:
         if self._busy() or not self.maybe_save():
@@ -359,6 +377,8 @@ class MainWindow(QMainWindow):
         names = [t.name for t in list_templates()]
         if names:
             self.new_project(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0])
+        if show_at_start():  # no project asked for: say what to do next
+            self.tabs.setCurrentWidget(self.start_view)
 
     # -- layout ----------------------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -401,6 +421,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.autosave_timer.stop()
+        self.data_view.shutdown()
         self.bridge.shutdown()
         release_gui_gc()
         self.save_layout()

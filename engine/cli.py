@@ -16,6 +16,8 @@ from typing import Any
 from . import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+MAX_PRINTED = 50  # problems printed by `check`; the rest are summarised ("… and 4,990 more")
+MAX_REPORTED = 1000  # problems listed in a --report file (their counts are always exact)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,14 +42,15 @@ def check_output_file(path: str | None, flag: str) -> None:
         raise OutputError(f"{flag}: {problem}")
 
 
-def write_report(path: str | None, report: dict[str, Any]) -> None:
+def write_report(path: str | None, report: dict[str, Any], compact: bool = False) -> None:
+    """``compact``: no indentation, so json's C encoder writes big reports (10,000 nodes) in a blink."""
     if not path:
         return
     from .fsutil import atomic_write_text
 
     check_output_file(path, "--report")
     try:
-        atomic_write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
+        atomic_write_text(path, json.dumps(report, indent=None if compact else 2, default=_json_default) + "\n")
     except OSError as exc:
         raise OutputError(f"--report: cannot write {path}: {exc.strerror or exc}") from None
 
@@ -140,7 +143,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .graph import analyze
+    from .graph import analyze_project
     from .project import load_project
 
     project = load_project(args.file)
@@ -149,32 +152,40 @@ def cmd_check(args) -> int:
 
     if args.report and same_file(args.report, args.file):
         raise OutputError(f"--report: {args.report} is the project file; writing the report there would overwrite it")
-    graphs = {}
-    ok = True
+    results = analyze_project(project)
+    graphs = {k: r for k, r in results.items() if not k.startswith("blocks.")}
+    ok = all(r.ok for r in graphs.values())
     errors: list[dict[str, Any]] = []
-    for gpath, g in project.graphs().items():
-        res = analyze(g, gpath)
-        graphs[gpath] = res
-        ok = ok and res.ok
-        errors += [{"graph": gpath, "node": e.node, "message": e.message, "level": e.level} for e in res.errors]
-        _print_table(gpath, res, multi=len(project.graphs()) > 1)
+    for gpath, res in graphs.items():
+        errors += [e.to_json() for e in res.errors]
+        _print_table(gpath, res, multi=len(graphs) > 1)
     total_params = sum(r.total_params for r in graphs.values())
     total_macs = sum(r.total_macs for r in graphs.values())
     print(f"\ntotal: {total_params:,} parameters, {total_macs:,} MACs per sample")
-    for e in errors:
-        where = f"{e['graph']}.{e['node']}" if e["node"] else e["graph"]
-        print(f"{e['level']}: {where}: {e['message']}", file=sys.stderr)
+    for e in errors[:MAX_PRINTED]:
+        fix = f" (fix: {e['fixes'][0]})" if e.get("fixes") else ""
+        print(f"{e['level']}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
+    if len(errors) > MAX_PRINTED:
+        rest = f" (the first {MAX_REPORTED:,} are in the --report file)" if args.report else " (--report FILE lists more)"
+        print(f"… and {len(errors) - MAX_PRINTED:,} more{rest}", file=sys.stderr)
+    errs = [e for e in errors if e["level"] == "error"]
+    warns = [e for e in errors if e["level"] != "error"]
+    gjson = {k: r.to_json() for k, r in graphs.items()}
+    for g in gjson.values():  # the same problems are listed once, at the top (bounded)
+        g["error_count"] = len(g.pop("errors"))
     report: dict[str, Any] = {
         "ok": ok,
         "file": str(args.file),
-        "errors": [e for e in errors if e["level"] == "error"],
-        "warnings": [e for e in errors if e["level"] != "error"],
-        "nodes": [n for r in graphs.values() for n in r.to_json()["nodes"]],
-        "graphs": {k: r.to_json() for k, r in graphs.items()},
+        "errors": errs[:MAX_REPORTED],
+        "warnings": warns[:MAX_REPORTED],
+        "error_count": len(errs),
+        "warning_count": len(warns),
+        "nodes": [n for g in gjson.values() for n in g["nodes"]],
+        "graphs": gjson,
         "total_params": total_params,
         "total_macs": total_macs,
     }
-    write_report(args.report, report)
+    write_report(args.report, report, compact=len(report["nodes"]) > 1000)
     if ok:
         print("ok: the model compiles")
     return EXIT_OK if ok else EXIT_BAD_INPUT
@@ -241,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="generate images from a trained GAN generator or VAE decoder")
     _add_generate_arguments(s)
     s.set_defaults(func=cmd_generate)
+
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)
+
+    from .glossary import add_glossary_arguments, cmd_glossary
+
+    s = sub.add_parser("glossary", help="explain a metric or term the studio shows (val_f1, d_gz, fd_pca, MACs, ...)")
+    add_glossary_arguments(s)
+    s.set_defaults(func=cmd_glossary)
+
+    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+
+    add_compress_verbs(sub)
     return p
 
 

@@ -17,12 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .fsutil import atomic_write_text
 
 FORMAT = "layerlab-project"
-VERSION = 1  # the newest version this LayerLab reads and writes
+VERSION = 2  # the newest version this LayerLab reads and writes (2: edges name their input port; blocks)
 
 NODE_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -103,9 +110,65 @@ class NodeSpec(_Model):
         return v
 
 
+class EdgeSpec(_Model):
+    """A connection: ``src``'s output feeds input ``port`` of ``dst`` (Add/Concat take their inputs in
+    port order; single-input layers have port 0)."""
+
+    src: str
+    dst: str
+    port: int = Field(0, ge=0, le=4096)
+
+    def pair(self) -> tuple[str, str]:
+        return (self.src, self.dst)
+
+
+def _normalize_edges(v: Any) -> Any:
+    """Accept ``[src, dst]`` / ``[src, dst, port]`` shorthand (version-1 files, hand-written JSON) and
+    objects without a port: a missing port takes the smallest port of its ``dst`` that no explicit
+    edge names, in list order, so version-1 edge order becomes the port order."""
+    if not isinstance(v, list):
+        return v
+    items: list[Any] = []
+    for e in v:
+        if isinstance(e, (list, tuple)) and len(e) in (2, 3):
+            d: dict[str, Any] = {"src": e[0], "dst": e[1]}
+            if len(e) == 3:
+                d["port"] = e[2]
+            items.append(d)
+        else:
+            items.append(e)
+    taken: dict[Any, set[Any]] = {}
+    for e in items:
+        if isinstance(e, dict) and "port" in e:
+            try:
+                taken.setdefault(e.get("dst"), set()).add(e["port"])
+            except TypeError:  # an unhashable dst/port: the type checks report it
+                pass
+    out = []
+    for e in items:
+        if isinstance(e, dict) and "port" not in e:
+            try:
+                used = taken.setdefault(e.get("dst"), set())
+            except TypeError:
+                out.append(e)
+                continue
+            port = 0
+            while port in used:
+                port += 1
+            used.add(port)
+            e = {**e, "port": port}
+        out.append(e)
+    return out
+
+
 class GraphSpec(_Model):
     nodes: list[NodeSpec] = Field(default_factory=list)
-    edges: list[tuple[str, str]] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+
+    @field_validator("edges", mode="before")
+    @classmethod
+    def _edges_shorthand(cls, v: Any) -> Any:
+        return _normalize_edges(v)
 
     def node(self, node_id: str) -> NodeSpec | None:
         for n in self.nodes:
@@ -113,15 +176,34 @@ class GraphSpec(_Model):
                 return n
         return None
 
+    def node_index(self, node_id: str) -> int:
+        for i, n in enumerate(self.nodes):
+            if n.id == node_id:
+                return i
+        return -1
+
+    def edges_into(self, node_id: str) -> list[EdgeSpec]:
+        """Edges feeding ``node_id``, in port order (ties: list order)."""
+        return sorted((e for e in self.edges if e.dst == node_id), key=lambda e: e.port)
+
+    def edges_from(self, node_id: str) -> list[EdgeSpec]:
+        return [e for e in self.edges if e.src == node_id]
+
     def inputs_of(self, node_id: str) -> list[str]:
-        """Incoming edges' sources, in edge order (the input order for Add/Concat)."""
-        return [a for a, b in self.edges if b == node_id]
+        """Incoming edges' sources, in port order (the input order for Add/Concat)."""
+        return [e.src for e in self.edges_into(node_id)]
+
+    def successors_of(self, node_id: str) -> list[str]:
+        return [e.dst for e in self.edges if e.src == node_id]
+
+    def edge_pairs(self) -> list[tuple[str, str]]:
+        return [(e.src, e.dst) for e in self.edges]
 
 
 class AugmentSpec(_Model):
     type: Literal[
         "random_rotation", "horizontal_flip", "vertical_flip", "random_resized_crop", "affine",
-        "color_jitter", "normalize",
+        "color_jitter", "random_erasing", "normalize",
     ]
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -135,6 +217,51 @@ class DataSpec(_Model):
     augment: list[AugmentSpec] = Field(default_factory=list)
     num_workers: int = Field(0, ge=0, le=64)
     limit: int | None = Field(None, ge=MIN_LIMIT)  # use only the first N samples (after shuffling)
+    # the split: stratified by label; k folds (>= 2) validate on fold ``fold`` instead of val_fraction
+    stratified: bool = True
+    folds: int = Field(0, ge=0, le=50)
+    fold: int = Field(0, ge=0)
+    # images -> the model's input: size (H, W; default: the most common or median size, at most 64 px), how to get
+    # there, and the channel rule (auto: grey when every image is grey, else RGB)
+    image_size: tuple[int, int] | None = None
+    resize: Literal["resize", "center_crop", "pad"] = "resize"
+    channels: Literal["auto", "grey", "rgb"] = "auto"
+    exclude: list[str] = Field(default_factory=list)  # folder paths (relative to data.path) left out
+    # CSV tables: the target column (name or 0-based index; default the last), header (None: detect),
+    # layout (auto: a headerless square of 0..255 integers is an image, anything else a feature table)
+    csv_target: str | int | None = None
+    csv_header: bool | None = None
+    csv_layout: Literal["auto", "image", "table"] = "auto"
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(1 <= s <= 4096 for s in v):
+            raise ValueError("each side must be between 1 and 4096 pixels")
+        return v
+
+    @field_validator("fold")
+    @classmethod
+    def _fold(cls, v: int, info: ValidationInfo) -> int:
+        k = info.data.get("folds", 0)
+        if k and k >= 2 and v >= k:
+            raise ValueError(f"must be below data.folds ({k})")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (one split by val_fraction) or at least 2")
+        return v
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not e or os.path.isabs(e) or ".." in Path(e).parts:
+                raise ValueError(f"{e!r}: give paths relative to data.path, inside it")
+        return v
 
 
 class OptimizerSpec(_Model):
@@ -239,8 +366,34 @@ class Project(_Model):
     model: GraphSpec | None = None
     models: dict[str, GraphSpec] | None = None
     train: TrainSpec = Field(default_factory=TrainSpec)
+    blocks: dict[str, GraphSpec] | None = None  # reusable sub-graphs, used by nodes of type "Block"
+
+    @field_validator("blocks")
+    @classmethod
+    def _block_names(cls, v: dict[str, GraphSpec] | None) -> dict[str, GraphSpec] | None:
+        for name in v or {}:
+            if not NODE_ID_RE.match(name):
+                raise ValueError(f"block name {name!r} must start with a letter or _ and use only letters, digits "
+                                 "and _ (max 64)")
+        return v
 
     # -- convenience -----------------------------------------------------------------------
+    def graph_at(self, path: str) -> GraphSpec:
+        """A graph by its document path: ``model``, ``models.generator``, ``blocks.resblock``."""
+        if path == "model" and self.model is not None:
+            return self.model
+        head, _, name = path.partition(".")
+        table = self.models if head == "models" else self.blocks if head == "blocks" else None
+        if table is None or name not in table:
+            raise KeyError(f"this project has no graph {path!r}")
+        return table[name]
+
+    def all_graphs(self) -> dict[str, GraphSpec]:
+        """The model graphs and the block definitions, by document path."""
+        out = dict(self.graphs())
+        out.update({f"blocks.{k}": v for k, v in (self.blocks or {}).items()})
+        return out
+
     def graphs(self) -> dict[str, GraphSpec]:
         """Every graph by its document path: ``{"model": g}`` or ``{"models.generator": g, ...}``."""
         if self.model is not None:
@@ -294,9 +447,19 @@ def _loc_to_path(loc: tuple[Any, ...], raw: Any) -> tuple[str, str | None, str |
     return ".".join(parts), node, graph
 
 
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 edges are ``[src, dst]`` pairs whose order among a node's inputs is the input order;
+    version 2 edges are ``{"src", "dst", "port"}`` objects (the same order, made explicit)."""
+    for g in [raw.get("model"), *((raw.get("models") or {}).values() if isinstance(raw.get("models"), dict) else [])]:
+        if isinstance(g, dict) and "edges" in g:
+            g["edges"] = _normalize_edges(g["edges"])
+    raw["version"] = 2
+    return raw
+
+
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older document up to ``VERSION``. (Version 1 is the first; nothing to do yet.)"""
-    migrations: dict[int, Any] = {}  # {from_version: fn(dict) -> dict}
+    """Bring an older document up to ``VERSION``, one version at a time."""
+    migrations: dict[int, Any] = {1: _v1_to_v2}  # {from_version: fn(dict) -> dict}
     v = raw.get("version")
     while isinstance(v, int) and v < VERSION:
         raw = migrations[v](raw)
@@ -343,9 +506,11 @@ def parse_project(raw: Any, source: str | None = None) -> Project:
 
 
 def semantic_problems(project: Project) -> list[Problem]:
-    """Checks beyond types: graphs present for the task, unique ids, known layer types, params, edges.
+    """Checks beyond types: the graphs the task needs are present.
 
-    Shape and connectivity errors are the compiler's (``engine.graph``), reported by ``check``.
+    Everything inside a graph (layer types, params, connections, shapes) is ``engine.graph.analyze``'s:
+    a project whose graph has errors still loads (the designer shows its badges); ``check`` and
+    ``train`` report the errors against their nodes.
     """
 
     problems: list[Problem] = []
@@ -365,38 +530,6 @@ def semantic_problems(project: Project) -> list[Problem]:
                     problems.append(Problem(f"models.{r}", f"unknown graph role for a {task} project (expected {', '.join(roles)})"))
     elif project.model is None:
         problems.append(Problem("model", f"a {task} project needs a 'model' graph"))
-    for gpath, g in project.graphs().items():
-        problems += graph_problems(gpath, g)
-    return problems
-
-
-def graph_problems(gpath: str, g: GraphSpec) -> list[Problem]:
-    """A graph's own problems: duplicate ids, unknown layer types, bad params, bad edges."""
-    from .layers import get_layer
-
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for n in g.nodes:
-        npath = f"{gpath}.nodes[{n.id}]"
-        if n.id in seen:
-            problems.append(Problem(f"{npath}.id", f"duplicate node id {n.id!r}", n.id, gpath))
-        seen.add(n.id)
-        spec = get_layer(n.type)
-        if spec is None:
-            problems.append(Problem(f"{npath}.type", f"unknown layer type {n.type!r} (see `layerlab layers`)", n.id, gpath))
-            continue
-        for pname, msg in spec.validate(n.params):
-            path = f"{npath}.params.{pname}" if pname else f"{npath}.params"
-            problems.append(Problem(path, msg, n.id, gpath))
-    for i, (a, b) in enumerate(g.edges):
-        for end in (a, b):
-            if end not in seen:
-                problems.append(Problem(f"{gpath}.edges[{i}]", f"edge refers to unknown node {end!r}", None, gpath))
-        if a == b:
-            problems.append(Problem(f"{gpath}.edges[{i}]", f"node {a!r} is connected to itself", a, gpath))
-    dup = {tuple(e) for e in g.edges}
-    if len(dup) != len(g.edges):
-        problems.append(Problem(f"{gpath}.edges", "the same edge is listed twice", None, gpath))
     return problems
 
 
@@ -409,18 +542,26 @@ def _graph_problems_of_raw(raw: dict[str, Any], known: set[str]) -> list[Problem
         graphs["model"] = raw["model"]
     if isinstance(raw.get("models"), dict):
         graphs.update({f"models.{k}": v for k, v in raw["models"].items() if isinstance(v, dict)})
+    from .graph import analyze
+
     out: list[Problem] = []
     for gpath, g in graphs.items():
         try:
             spec = GraphSpec.model_validate(g)
         except ValidationError:
             continue
-        out += [p for p in graph_problems(gpath, spec) if p.path not in known]
+        for e in analyze(spec, gpath).errors:
+            if e.level == "error":
+                p = Problem(e.path, e.message, e.node, gpath)
+                if p.path not in known:
+                    out.append(p)
     return out
 
 
 def project_to_dict(project: Project) -> dict[str, Any]:
-    return project.model_dump(mode="json", exclude_none=True)
+    d = project.model_dump(mode="json", exclude_none=True)
+    d["version"] = VERSION  # an older file opened here is saved in today's form (edges with ports)
+    return d
 
 
 def dumps_project(project: Project) -> str:
@@ -479,18 +620,23 @@ def _bad_literal_path(text: str) -> str | None:
 
 
 def _too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
-    """The path of the first value nested deeper than ``limit`` (iterative: deep input cannot overflow)."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    """The path of the first value nested deeper than ``limit`` (iterative: deep input cannot overflow).
+    Each container keeps a link to its parent entry; the path text is built only when one is too deep."""
+    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
     while stack:
-        v, path, depth = stack.pop()
-        if isinstance(v, (dict, list)):
-            if depth >= limit:
-                return path or "(top level)"
-            items = v.items() if isinstance(v, dict) else enumerate(v)
-            for k, item in items:
-                if isinstance(item, (dict, list)):
-                    sub = f"{path}.{k}" if isinstance(k, str) else f"{path}[{k}]"
-                    stack.append((item, sub.lstrip("."), depth + 1))
+        entry = stack.pop()
+        v, depth = entry[0], entry[1]
+        if depth >= limit:
+            keys = []
+            while entry is not None and entry[3] is not None:
+                keys.append(entry[2])
+                entry = entry[3]
+            path = ""
+            for k in reversed(keys):
+                path = f"{path}.{k}".lstrip(".") if isinstance(k, str) else f"{path}[{k}]"
+            return path or "(top level)"
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        stack.extend((c, depth + 1, k, entry) for k, c in items if isinstance(c, (dict, list)))
     return None
 
 

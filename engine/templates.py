@@ -36,10 +36,29 @@ def list_templates() -> list[TemplateInfo]:
     return sorted(out, key=lambda t: (rank.get(t.name, len(ORDER)), t.name))
 
 
+EMPTY = "empty"  # not a file: an Input and an Output on digits, for building a network from scratch
+
+
+def empty_project(name: str = "untitled") -> Project:
+    """A classifier on the bundled digits whose model is only its Input and Output, not yet connected."""
+    return Project.model_validate({
+        "name": name,
+        "description": "An empty network: add layers between the Input and the Output.",
+        "data": {"dataset": "digits"},
+        "model": {"nodes": [
+            {"id": "input", "type": "Input", "params": {"shape": [1, 28, 28]}, "pos": [0.0, 0.0]},
+            {"id": "output", "type": "Output", "params": {}, "pos": [0.0, 400.0]},
+        ], "edges": []},
+    })
+
+
 def load_template(name: str) -> Project:
-    """A fresh project from template ``name``; ``ProjectError`` naming the known templates otherwise."""
+    """A fresh project from template ``name`` (or ``"empty"``); ``ProjectError`` naming the known
+    templates otherwise."""
+    if name == EMPTY:
+        return empty_project()
     path = templates_dir() / f"{name}.json"
     if "/" in name or "\\" in name or not path.is_file():
-        known = ", ".join(t.name for t in list_templates())
+        known = ", ".join([*(t.name for t in list_templates()), EMPTY])
         raise ProjectError(f"unknown template {name!r} (known: {known})")
     return loads_project(path.read_text(encoding="utf-8"), f"template {name}")

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.graph import analyze, compile_graph
+from engine.graph.codegen import python_source
 from engine.layers import ShapeError, all_layers
 
 LAYERS = [s for s in all_layers() if s.category != "io"]
@@ -169,6 +170,16 @@ def _check(graph):
     for n, shape in seen.items():
         assert (2, *res.node(n).output_shape) == shape, (n, res.node(n), shape)
     assert res.total_params == sum(p.numel() for p in model.parameters())
+    # the generated PyTorch class loads the same weights and computes the same outputs
+    ns: dict = {}
+    exec(compile(python_source(graph, class_name="Generated"), "<generated>", "exec"), ns)  # our own output
+    gen = ns["Generated"]()
+    gen.load_state_dict(model.state_dict(), strict=True)
+    model.eval()
+    gen.eval()
+    xs = model.example_inputs(2)
+    with torch.no_grad():
+        assert torch.equal(model(*xs), gen(*xs))
     return res, model
 
 

@@ -66,7 +66,7 @@ def test_pause_resume_stop_real_runner(window, qtbot):
     with qtbot.waitSignal(win.bridge.finished, timeout=30_000) as blocker:
         win.act_stop.trigger()
     assert blocker.args[0].status == "stopped"
-    assert win.train_view.epochs_spin.isEnabled()
+    assert win.train_view.epochs_field.isEnabled()
 
 
 def test_engine_error_event_keeps_the_window(window, qtbot):

@@ -39,7 +39,7 @@ def _walk(qtbot, tmp_path, template: str, limit: int):
     win.act_new.trigger()
     tv = win.train_view
     win.doc.set_field("data.limit", limit)  # a small slice of digits keeps the test fast
-    tv.epochs_spin.setValue(200)  # long enough to pause and stop by hand
+    tv.epochs_field.commit_text(str(200))  # long enough to pause and stop by hand
     with qtbot.waitSignal(win.bridge.started, timeout=60_000):
         qtbot.mouseClick(tv.train_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tv.plots.points >= 3, timeout=60_000)  # the plots move
@@ -127,7 +127,7 @@ def test_close_while_training_stops_the_child(qtbot, tmp_home):
     win = _window(qtbot, prompts, mode="process")
     win.new_project("mlp")
     win.doc.set_field("data.limit", 200)
-    win.train_view.epochs_spin.setValue(500)
+    win.train_view.epochs_field.commit_text(str(500))
     qtbot.keyClick(win, Qt.Key.Key_F5)
     assert win.bridge.running, win.train_view.log_panel.toPlainText()
     qtbot.waitSignal(win.bridge.started, timeout=120_000).wait()
@@ -148,7 +148,7 @@ def test_close_while_training_stops_the_child(qtbot, tmp_home):
 def test_resume_of_a_finished_run_says_what_to_do(qtbot, tmp_home):
     win = _window(qtbot, ScriptedPrompts())
     win.new_project("mlp")
-    win.train_view.epochs_spin.setValue(1)
+    win.train_view.epochs_field.commit_text(str(1))
     tv = win.train_view
     with qtbot.waitSignal(win.bridge.finished, timeout=60_000) as fin:
         tv.start(data_limit=200)

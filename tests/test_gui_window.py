@@ -207,7 +207,7 @@ def test_new_project_title_and_fields(make_window):
     assert win.doc.project.name == "MLP digits"
     assert "[*]" in win.windowTitle() and not win.isWindowModified()
     tv = win.train_view
-    assert tv.epochs_spin.value() == win.doc.project.train.epochs
+    assert tv.epochs_field.value() == win.doc.project.train.epochs
     assert tv.train_btn.isEnabled() and not tv.stop_btn.isEnabled()
     assert win.project_panel.tree.topLevelItemCount() == 1
     assert "parameters" in win.project_panel.total.text()
@@ -217,15 +217,15 @@ def test_undo_redo_of_a_field_edit(make_window):
     win = make_window()
     tv = win.train_view
     before = win.doc.project.train.epochs
-    tv.epochs_spin.setValue(before + 7)
+    tv.epochs_field.commit_text(str(before + 7))
     assert win.doc.project.train.epochs == before + 7
     assert win.isWindowModified()
     win.act_undo.trigger()
-    assert win.doc.project.train.epochs == before and tv.epochs_spin.value() == before
+    assert win.doc.project.train.epochs == before and tv.epochs_field.value() == before
     assert not win.isWindowModified()
     win.act_redo.trigger()
-    assert win.doc.project.train.epochs == before + 7 and tv.epochs_spin.value() == before + 7
-    tv.lr_spin.setValue(0.05)
+    assert win.doc.project.train.epochs == before + 7 and tv.epochs_field.value() == before + 7
+    tv.lr_field.commit_text(str(0.05))
     assert win.doc.project.train.optimizer.lr == pytest.approx(0.05)
     assert win.doc.undo_stack.count() == 2
     with pytest.raises(ValueError, match="device"):
@@ -236,7 +236,7 @@ def test_save_open_round_trip(make_window, tmp_path):
     from engine.project import load_project
 
     win = make_window()
-    win.train_view.batch_spin.setValue(48)
+    win.train_view.batch_field.commit_text(str(48))
     target = tmp_path / "mine.json"
     win.prompts.paths["save"] = str(target)
     win.act_save.trigger()  # untitled: Save goes through Save As
@@ -251,7 +251,7 @@ def test_save_open_round_trip(make_window, tmp_path):
     win.prompts.paths["open"] = str(target)
     assert win.open_dialog()
     assert win.doc.project.data.batch_size == 48 and win.doc.path == target.resolve()
-    win.train_view.epochs_spin.setValue(9)
+    win.train_view.epochs_field.commit_text(str(9))
     win.act_save.trigger()
     assert load_project(target).train.epochs == 9
 
@@ -271,7 +271,7 @@ def test_open_bad_file_shows_each_problem(make_window, tmp_path):
 
 def test_close_with_unsaved_changes_asks(make_window):
     win = make_window()
-    win.train_view.epochs_spin.setValue(11)
+    win.train_view.epochs_field.commit_text(str(11))
     win.prompts.save_answer = "cancel"
     assert not win.close()
     assert win.prompts.asked == ["save_changes"]
@@ -335,14 +335,14 @@ def test_training_with_scripted_runner_fills_plots_and_lists(make_window, qtbot)
     tv = win.train_view
     with qtbot.waitSignal(win.bridge.finished, timeout=10_000) as blocker:
         win.act_train.trigger()
-        assert not tv.epochs_spin.isEnabled() and tv.stop_btn.isEnabled()
+        assert not tv.epochs_field.isEnabled() and tv.stop_btn.isEnabled()
     assert blocker.args[0].status == "completed"
     x, y = tv.plots.curve_data("step", "loss")
     assert len(x) == 40 and y[0] == pytest.approx(2.0)
     assert len(tv.plots.curve_data("epoch", "val_loss")[0]) == 2
     assert len(tv.samples_view.frames("predictions")) == 2
     assert tv.ckpt_list.count() == 1  # "last" rewritten: one row
-    assert tv.epochs_spin.isEnabled() and not tv.stop_btn.isEnabled()
+    assert tv.epochs_field.isEnabled() and not tv.stop_btn.isEnabled()
     assert "Finished" in tv.progress_bar.format()
     # resume from the listed checkpoint (double-click) starts a run with resume=path
     item = tv.ckpt_list.item(0)
@@ -438,7 +438,7 @@ def test_template_picker_lists_templates_with_pictures(qtbot):
 def test_autosave_timer_writes_side_file(make_window, qtbot):
     win = make_window(autosave_s=1)
     assert not win.session.autosave_path.exists()  # nothing to save while clean
-    win.train_view.batch_spin.setValue(17)
+    win.train_view.batch_field.commit_text(str(17))
     qtbot.waitUntil(win.session.autosave_path.exists, timeout=5000)
     saved = json.loads(win.session.autosave_path.read_text())
     assert saved["document"]["data"]["batch_size"] == 17 and saved["project_path"] is None

@@ -66,12 +66,12 @@ def test_required_types_present():
 @pytest.mark.parametrize("type_name", sorted(REGISTRY))
 def test_docs_and_params(type_name):
     spec = get_layer(type_name)
-    assert spec.category in ("io", "core", "conv", "recurrent", "attention", "merge")
+    assert spec.category in ("io", "core", "conv", "recurrent", "attention", "merge", "blocks")
     assert len(spec.doc) > 40 and spec.doc.strip()[0].isupper()
     for p in spec.params:
         assert p.doc.strip(), f"{type_name}.{p.name} has no doc"
         assert p.check(p.default) is None, f"{type_name}.{p.name} default {p.default!r} is invalid"
-    assert spec.validate({}) == [] or spec.type == "Input"
+    assert spec.validate({}) == [] or spec.type in ("Input", "Block")
     assert spec.to_json()["type"] == type_name
     # no user param is an input size: those are derived from the shapes
     for forbidden in ("in_channels", "in_features", "input_size", "num_features", "embed_dim", "normalized_shape"):

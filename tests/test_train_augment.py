@@ -147,3 +147,16 @@ def test_make_batches_streams_large_data_or_workers():
     assert not make_batches(x, y, 4, torch.device("cpu")).streaming
     assert make_batches(x, y, 4, torch.device("cpu"), limit_bytes=16).streaming
     assert make_batches(x, y, 4, torch.device("cpu"), num_workers=1).streaming
+
+
+def test_random_erasing_blanks_one_rectangle_per_chosen_sample():
+    x = torch.ones(64, 1, 20, 20)
+    aug = build_augment([{"type": "random_erasing", "params": {"p": 0.5, "scale": [0.1, 0.2]}}], 1)
+    out = aug(x, torch.Generator().manual_seed(0))
+    erased = (out == 0).flatten(1).sum(1)
+    frac = erased.float() / 400
+    assert 10 < int((erased > 0).sum()) < 54  # about half the samples
+    hit = frac[erased > 0]
+    assert hit.min() > 0.03 and hit.max() < 0.3  # one rectangle of about the asked area
+    with pytest.raises(AugmentError, match=r"data.augment\[0\].params.p"):
+        build_augment([{"type": "random_erasing", "params": {"p": 2}}], 1)

@@ -90,17 +90,17 @@ def test_grid_layout_inference():
 
 
 def test_predictions_wrong_cells_are_red(qtbot):
-    from widgets.predictions import render_predictions
+    from widgets.predictions import render_predictions, tile_metrics
 
     labels = (0, 1, 2, 3)
     predicted = (0, 7, 2, 5)  # cells 1 and 3 are wrong
     out = render_predictions(_grid(2), labels, predicted, cell_px=40)
     assert out.dtype == np.uint8 and out.ndim == 3
-    gap, box_w, box_h = 6, 46, 40 + 14 + 6
+    m = tile_metrics(8, 8, 40, two_lines=True)
 
     def frame_px(i):
-        r, c = divmod(i, 2)
-        return out[gap + r * box_h + 2, gap + c * box_w + 20]  # on the top border of cell i
+        x, y = m.image_origin(i, 2)
+        return out[y + 2, x + 20]  # on the top border of cell i
 
     for i in range(4):
         rr, gg, bb = (int(v) for v in frame_px(i))
@@ -109,7 +109,8 @@ def test_predictions_wrong_cells_are_red(qtbot):
         else:
             assert rr > 180 and gg < 80 and bb < 80, (i, rr, gg, bb)
     # the cell image itself is kept (grey 200 scaled up)
-    assert tuple(out[gap + 20, gap + 20]) == (200, 200, 200)
+    x, y = m.image_origin(0, 2)
+    assert tuple(out[y + 20, x + 20]) == (200, 200, 200)
 
 
 def test_sample_grid_renders_predictions(qtbot):

@@ -45,7 +45,7 @@ def _order(g: GraphSpec) -> list[str]:
     """Node ids in topological order (document order breaks ties; cycles fall back to document order)."""
     ids = [n.id for n in g.nodes]
     indeg = {i: 0 for i in ids}
-    for a, b in g.edges:
+    for a, b in g.edge_pairs():
         if a in indeg and b in indeg:
             indeg[b] += 1
     out: list[str] = []
@@ -53,7 +53,7 @@ def _order(g: GraphSpec) -> list[str]:
     while ready:
         cur = ready.pop(0)
         out.append(cur)
-        for a, b in g.edges:
+        for a, b in g.edge_pairs():
             if a == cur and b in indeg:
                 indeg[b] -= 1
                 if indeg[b] == 0:

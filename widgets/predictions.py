@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,18 @@ WRONG = QColor(220, 38, 38)
 BG = QColor(250, 250, 250)
 
 
-def grid_layout(h: int, w: int, n: int, extra: dict[str, Any] | None = None) -> tuple[int, int, int, int, int]:
+def grid_layout(h: int, w: int, n: int, extra: dict[str, Any] | None = None,
+                grid: Any = None) -> tuple[int, int, int, int, int]:
     """(rows, cols, cell_h, cell_w, padding) of an ``n``-cell grid image of size ``h`` x ``w``.
 
-    Uses ``extra["nrow"]`` (cells per row, torchvision ``make_grid`` sense) and ``extra["padding"]``
-    when the engine gives them, else infers a near-square layout and the padding that fits.
+    ``grid`` (the event's :class:`engine.train.events.GridGeometry`) is the truth when the engine sends
+    it and it fits the image; older events fall back to ``extra["nrow"]``/``extra["padding"]``, then to
+    a guess (near-square, the padding that fits).
     """
+    if grid is not None:
+        gh, gw = grid.image_size()
+        if (gh, gw) == (h, w) and grid.cell_h > 0 and grid.cell_w > 0:
+            return grid.rows, grid.cols, grid.cell_h, grid.cell_w, grid.padding
     extra = extra or {}
     if n < 1:
         raise ValueError("a predictions grid needs at least one cell")
@@ -35,6 +42,34 @@ def grid_layout(h: int, w: int, n: int, extra: dict[str, Any] | None = None) -> 
             if ch > 0 and cw > 0 and (ch == cw or "padding" in extra):
                 return rows, cols, ch, cw, pad
     return rows, cols, h // rows, w // cols, 0
+
+
+@dataclass(frozen=True)
+class TileMetrics:
+    """Where :func:`render_predictions` draws each tile: the cell image scaled to ``px_h`` x ``px_w``
+    (longer side ``cell_px``), one or two ``line_h`` text lines under it, boxes ``box_w`` x ``box_h``."""
+
+    px_h: int
+    px_w: int
+    line_h: int
+    gap: int
+    box_w: int
+    box_h: int
+
+    def image_origin(self, i: int, cols: int) -> tuple[int, int]:
+        """(x, y) of tile ``i``'s image in the rendered picture."""
+        r, c = divmod(i, cols)
+        bx, by = self.gap + c * self.box_w, self.gap + r * self.box_h
+        return bx + (self.box_w - self.gap - self.px_w) // 2, by
+
+
+def tile_metrics(cell_h: int, cell_w: int, cell_px: int = 64, two_lines: bool = False) -> TileMetrics:
+    scale = cell_px / max(cell_h, cell_w)
+    px_h, px_w = max(1, round(cell_h * scale)), max(1, round(cell_w * scale))
+    line_h = max(13, cell_px // 5)
+    gap = 6
+    text_h = line_h * (2 if two_lines else 1)
+    return TileMetrics(px_h, px_w, line_h, gap, max(px_w, 48) + gap, px_h + text_h + gap)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -59,23 +94,27 @@ def render_predictions(
     class_names: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
     cell_px: int = 64,
+    grid: Any = None,
 ) -> np.ndarray:
-    """An RGB uint8 array: the grid's cells enlarged to ``cell_px``, framed and labelled."""
+    """An RGB uint8 array: the grid's cells enlarged to ``cell_px`` (longer side, aspect kept), framed,
+    and labelled underneath: the prediction, and on a second line the true label when it is wrong."""
     n = min(len(labels), len(predicted))
     if n == 0:
         return _to_rgb(image)
     rgb = _to_rgb(image)
-    rows, cols, ch, cw, pad = grid_layout(rgb.shape[0], rgb.shape[1], n, extra)
+    rows, cols, ch, cw, pad = grid_layout(rgb.shape[0], rgb.shape[1], n, extra, grid)
+    if grid is not None:
+        n = min(n, grid.n)
     names = [str(c) for c in (class_names or (extra or {}).get("classes") or (extra or {}).get("class_names") or [])]
-    text_h = max(14, cell_px // 4)
-    gap = 6
-    box_w, box_h = cell_px + gap, cell_px + text_h + gap
+    any_wrong = any(int(labels[i]) != int(predicted[i]) for i in range(n))
+    m = tile_metrics(ch, cw, cell_px, two_lines=any_wrong)
+    px_h, px_w, line_h, gap, box_w, box_h = m.px_h, m.px_w, m.line_h, m.gap, m.box_w, m.box_h
     out = QImage(cols * box_w + gap, rows * box_h + gap, QImage.Format.Format_RGB888)
     out.fill(BG)
     painter = QPainter(out)
     try:
         font = QFont()
-        font.setPixelSize(max(9, text_h - 4))
+        font.setPixelSize(max(9, line_h - 3))
         font.setBold(True)
         painter.setFont(font)
         for i in range(n):
@@ -86,8 +125,9 @@ def render_predictions(
                 continue
             qcell = _qimage(np.ascontiguousarray(cell))
             bx, by = gap + c * box_w, gap + r * box_h
-            target = QRect(bx, by, cell_px, cell_px)
-            painter.drawImage(target, qcell.scaled(cell_px, cell_px, Qt.AspectRatioMode.IgnoreAspectRatio,
+            tx, ty = m.image_origin(i, cols)
+            target = QRect(tx, ty, px_w, px_h)
+            painter.drawImage(target, qcell.scaled(px_w, px_h, Qt.AspectRatioMode.IgnoreAspectRatio,
                                                    Qt.TransformationMode.FastTransformation))
             ok = int(labels[i]) == int(predicted[i])
             color = RIGHT if ok else WRONG
@@ -100,11 +140,12 @@ def render_predictions(
             def name(k: int) -> str:
                 return names[k] if 0 <= k < len(names) else str(k)
 
-            text = name(int(predicted[i])) if ok else f"{name(int(predicted[i]))} (true {name(int(labels[i]))})"
             painter.setPen(color)
-            rect = QRect(bx - gap // 2, by + cell_px, cell_px + gap, text_h)
-            text = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            lines = [name(int(predicted[i]))] + ([] if ok else [f"true {name(int(labels[i]))}"])
+            for j, text in enumerate(lines):
+                rect = QRect(bx - gap // 2, by + px_h + j * line_h, box_w, line_h)
+                text = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
     finally:
         painter.end()
     ptr = out.constBits()

@@ -127,7 +127,8 @@ class SampleGrid(QWidget):
         """Add a grid to its kind's timeline; ``show=False`` stores it without drawing (bursts)."""
         img = ev.image
         if ev.kind == "predictions" and ev.labels and ev.predicted:
-            img = render_predictions(img, ev.labels, ev.predicted, self.class_names, ev.extra)
+            img = render_predictions(img, ev.labels, ev.predicted, self.class_names, ev.extra,
+                                     grid=getattr(ev, "grid", None))
         elif img.dtype != np.uint8:
             img = np.clip(img, 0, 255).astype(np.uint8)
         dq = self.timeline.add(ev.kind, Frame(ev.epoch, ev.global_step, np.ascontiguousarray(img)))

@@ -18,6 +18,8 @@ Parameters (defaults in brackets):
 - ``affine``: ``degrees`` [0], ``translate`` [[0.1, 0.1]] (fraction of width/height),
   ``scale`` [[0.9, 1.1]], ``shear`` [0] (degrees, x axis)
 - ``color_jitter``: ``brightness`` [0.2], ``contrast`` [0.2], ``saturation`` [0] (RGB only)
+- ``random_erasing``: ``p`` [0.5], ``scale`` [[0.02, 0.33]] area fraction, ``ratio`` [[0.3, 3.3]] aspect,
+  ``value`` [0] fill (one rectangle per chosen sample, vectorised as a mask; after the colour ops)
 - ``normalize``: ``mean`` [[0.5]], ``std`` [[0.5]] (one value, or one per channel)
 """
 
@@ -25,94 +27,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .augment_params import AUGMENT_DEFAULTS, GEOMETRIC, AugmentError, check_augment, parse_augment
 
-class AugmentError(ValueError):
-    """A bad augmentation entry; the message names ``data.augment[i]...``."""
-
-
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "random_rotation": {"degrees": 15.0},
-    "horizontal_flip": {"p": 0.5},
-    "vertical_flip": {"p": 0.5},
-    "random_resized_crop": {"scale": [0.8, 1.0], "ratio": [0.75, 4.0 / 3.0]},
-    "affine": {"degrees": 0.0, "translate": [0.1, 0.1], "scale": [0.9, 1.1], "shear": 0.0},
-    "color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.0},
-    "normalize": {"mean": [0.5], "std": [0.5]},
-}
-GEOMETRIC = ("random_rotation", "horizontal_flip", "vertical_flip", "random_resized_crop", "affine")
-
-
-@dataclass(frozen=True)
-class _Op:
-    type: str
-    params: dict[str, Any]
-
-
-def _num(where: str, v: Any, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise AugmentError(f"{where}: must be a number")
-    if lo is not None and v < lo:
-        raise AugmentError(f"{where}: must be >= {lo}")
-    if hi is not None and v > hi:
-        raise AugmentError(f"{where}: must be <= {hi}")
-    return float(v)
-
-
-def _pair(where: str, v: Any, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:
-    if not isinstance(v, (list, tuple)) or len(v) != 2:
-        raise AugmentError(f"{where}: must be a pair [low, high]")
-    a, b = (_num(where, x, lo, hi) for x in v)
-    if a > b:
-        raise AugmentError(f"{where}: low must not exceed high")
-    return a, b
-
-
-def _parse(specs: Sequence[Any]) -> list[_Op]:
-    ops = []
-    for i, s in enumerate(specs):
-        typ = s.type if hasattr(s, "type") else s.get("type")
-        params = dict(s.params if hasattr(s, "params") else s.get("params", {}))
-        base = f"data.augment[{i}]"
-        if typ not in _DEFAULTS:
-            raise AugmentError(f"{base}.type: unknown augmentation {typ!r} (known: {', '.join(_DEFAULTS)})")
-        for k in params:
-            if k not in _DEFAULTS[typ]:
-                raise AugmentError(f"{base}.params.{k}: unknown parameter for {typ} "
-                                   f"(known: {', '.join(_DEFAULTS[typ])})")
-        p = {**_DEFAULTS[typ], **params}
-        w = f"{base}.params"
-        if typ == "random_rotation":
-            p["degrees"] = _num(f"{w}.degrees", p["degrees"], 0, 180)
-        elif typ in ("horizontal_flip", "vertical_flip"):
-            p["p"] = _num(f"{w}.p", p["p"], 0, 1)
-        elif typ == "random_resized_crop":
-            p["scale"] = _pair(f"{w}.scale", p["scale"], 1e-3, 1.0)
-            p["ratio"] = _pair(f"{w}.ratio", p["ratio"], 1e-2, 100.0)
-        elif typ == "affine":
-            p["degrees"] = _num(f"{w}.degrees", p["degrees"], 0, 180)
-            p["translate"] = _pair(f"{w}.translate", p["translate"], 0, 1)
-            p["scale"] = _pair(f"{w}.scale", p["scale"], 1e-2, 10)
-            p["shear"] = _num(f"{w}.shear", p["shear"], 0, 80)
-        elif typ == "color_jitter":
-            for k in ("brightness", "contrast", "saturation"):
-                p[k] = _num(f"{w}.{k}", p[k], 0, 1)
-        elif typ == "normalize":
-            for k in ("mean", "std"):
-                v = p[k]
-                v = [v] if isinstance(v, (int, float)) else v
-                if not isinstance(v, (list, tuple)) or not v:
-                    raise AugmentError(f"{w}.{k}: must be a number or a list of numbers (one per channel)")
-                p[k] = [_num(f"{w}.{k}", x) for x in v]
-            if any(s <= 0 for s in p["std"]):
-                raise AugmentError(f"{w}.std: every std must be > 0")
-        ops.append(_Op(typ, p))
-    return ops
+__all__ = ["AUGMENT_DEFAULTS", "GEOMETRIC", "AugmentError", "BatchAugment", "build_augment", "build_normalize",
+           "check_augment", "preview"]
 
 
 def _uniform(n: int, lo: float, hi: float, device: torch.device, gen: torch.Generator | None) -> torch.Tensor:
@@ -127,11 +50,12 @@ class BatchAugment:
     """Random training-time transforms for a (B, C, H, W) float batch on any device."""
 
     def __init__(self, specs: Sequence[Any], channels: int | None = None):
-        ops = [o for o in _parse(specs) if o.type != "normalize"]
+        ops = [o for o in parse_augment(specs) if o.type != "normalize"]
         self.ops = ops
         self.geometric = [o for o in ops if o.type in GEOMETRIC]
         self.flips_only = all(o.type in ("horizontal_flip", "vertical_flip") for o in self.geometric)
         self.color = [o for o in ops if o.type == "color_jitter"]
+        self.erasing = [o for o in ops if o.type == "random_erasing"]
         if channels is not None and channels != 3:
             for o in self.color:
                 if o.params["saturation"] > 0:
@@ -147,7 +71,26 @@ class BatchAugment:
             x = self._flips(x, generator) if self.flips_only else self._warp(x, generator)
         for op in self.color:
             x = self._jitter(x, op.params, generator)
+        for op in self.erasing:
+            x = self._erase(x, op.params, generator)
         return x
+
+    def _erase(self, x: torch.Tensor, p: dict[str, Any], gen: torch.Generator | None) -> torch.Tensor:
+        n, _, h, w = x.shape
+        dev = x.device
+        area = _uniform(n, *p["scale"], dev, gen) * (h * w)
+        logr = _uniform(n, math.log(p["ratio"][0]), math.log(p["ratio"][1]), dev, gen)
+        r = torch.exp(logr)
+        eh = torch.sqrt(area / r).clamp(1, h)
+        ew = torch.sqrt(area * r).clamp(1, w)
+        y0 = torch.rand(n, device=dev, generator=gen) * (h - eh)
+        x0 = torch.rand(n, device=dev, generator=gen) * (w - ew)
+        on = torch.rand(n, device=dev, generator=gen) < p["p"]
+        ys = torch.arange(h, device=dev, dtype=eh.dtype).view(1, h, 1)
+        xs = torch.arange(w, device=dev, dtype=ew.dtype).view(1, 1, w)
+        m = ((ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1)) & (xs >= x0.view(n, 1, 1))
+             & (xs < (x0 + ew).view(n, 1, 1)) & on.view(n, 1, 1))
+        return torch.where(m.unsqueeze(1), torch.as_tensor(p["value"], dtype=x.dtype, device=dev), x)
 
     # -- geometry --------------------------------------------------------------------------------
     def _flips(self, x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
@@ -249,7 +192,7 @@ def build_normalize(specs: Sequence[Any], channels: int) -> tuple[Callable[[torc
     """(normalize, denormalize) for the ``normalize`` entries (applied in order), or None."""
     from torchvision.transforms.v2 import functional as TF
 
-    norms = [o.params for o in _parse(specs) if o.type == "normalize"]
+    norms = [o.params for o in parse_augment(specs) if o.type == "normalize"]
     if not norms:
         return None
     pairs = []

@@ -47,3 +47,30 @@ def kfold_indices(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarra
         tr = np.setdiff1d(all_idx, va)
         out.append((rng.permutation(tr), va))
     return out
+
+
+def random_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) without regard to labels (regression targets, or ``stratified: false``)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError("val_fraction must be between 0 and 1")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(int(round(n * val_fraction)), 1 if n >= 2 else 0), max(n - 1, 0))
+    return perm[n_val:], perm[:n_val]
+
+
+def split_indices(labels: np.ndarray, *, val_fraction: float, seed: int, stratified: bool = True, folds: int = 0,
+                  fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The project's split: k-fold (validate on fold ``fold``) when ``folds >= 2``, else one split by
+    ``val_fraction``; stratified by label unless ``stratified`` is False."""
+    labels = np.asarray(labels)
+    if folds and folds >= 2:
+        if not 0 <= fold < folds:
+            raise ValueError(f"data.fold must be in 0..{folds - 1}")
+        if stratified:
+            return kfold_indices(labels, folds, seed)[fold]
+        parts = np.array_split(np.random.default_rng(seed).permutation(len(labels)), folds)
+        va = np.sort(parts[fold])
+        return np.random.default_rng(seed + 1).permutation(np.setdiff1d(np.arange(len(labels)), va)), va
+    if stratified:
+        return stratified_split(labels, val_fraction, seed)
+    return random_split(len(labels), val_fraction, seed)

@@ -5,10 +5,10 @@ Each category module declares its layers with ``register(LayerSpec(...))``.
 
 from __future__ import annotations
 
-from . import attention, conv, core, merge, recurrent  # noqa: F401  (registration side effects)
+from . import attention, blocks, conv, core, merge, recurrent  # noqa: F401  (registration side effects)
 from .base import REGISTRY, LayerSpec, Param, Shape, ShapeError, register
 
-CATEGORIES = ("io", "core", "conv", "recurrent", "attention", "merge")
+CATEGORIES = ("io", "core", "conv", "recurrent", "attention", "merge", "blocks")
 
 
 def get_layer(type_name: str) -> LayerSpec | None:

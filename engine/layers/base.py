@@ -21,7 +21,13 @@ Shape = tuple[int, ...]
 
 
 class ShapeError(ValueError):
-    """Raised by ``infer`` when the inputs do not fit the layer; the message is for learners."""
+    """Raised by ``infer`` when the inputs do not fit the layer; the message is for learners.
+
+    ``kind`` names the kind of mismatch (``"shape_mismatch"``, ...) so one-click fixes can find it."""
+
+    def __init__(self, message: str, kind: str = ""):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ def _same_infer(t: str):
             if tuple(other) != first:
                 raise ShapeError(
                     f"{t} needs inputs of identical shape, got {shape_str(first)} and {shape_str(other)}; "
-                    "change a layer so both branches produce the same shape"
+                    "change a layer so both branches produce the same shape",
+                    kind="shape_mismatch",
                 )
         return first
 

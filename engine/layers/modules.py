@@ -1,4 +1,4 @@
-"""The custom ``nn.Module`` classes behind registry entries that torch.nn lacks, and ``GraphModule``.
+"""The custom ``nn.Module`` classes behind registry entries that torch.nn lacks.
 
 Only this module of the registry imports torch; it is imported when a model is built. Every forward
 is free of data-dependent Python control flow, so ``torch.export`` and ONNX export can trace it.
@@ -7,14 +7,9 @@ is free of data-dependent Python control flow, so ``torch.export`` and ONNX expo
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.graph import CompileResult
-    from engine.project import GraphSpec
 
 
 class Reshape(nn.Module):
@@ -181,73 +176,3 @@ class Concat(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-class GraphModule(nn.Module):
-    """A compiled graph: an ordinary ``nn.Module`` with one submodule per node, named by node id.
-
-    ``forward(*inputs)`` takes one tensor per Input node (``input_ids`` order: the Input nodes'
-    document order) and returns the Output node's tensor. Build it with ``engine.graph.compile_graph``.
-    """
-
-    def __init__(self, spec_graph: GraphSpec, result: CompileResult):
-        from engine.graph import CompileError, NodeError, _index_bound
-
-        from . import get_layer
-
-        super().__init__()
-        self.input_ids: list[str] = list(result.input_ids)
-        self.output_id: str = result.output_id or ""
-        info = {i.id: i for i in result.nodes}
-        self.input_shapes: list[tuple[int, ...]] = [tuple(info[i].output_shape or ()) for i in self.input_ids]
-        self.input_dtypes: list[str] = [info[i].dtype or "float" for i in self.input_ids]
-        self.output_shape: tuple[int, ...] = tuple(info[self.output_id].output_shape or ())
-        nodes = {n.id: n for n in spec_graph.nodes}
-        steps: list[tuple[str, tuple[str, ...], bool]] = []
-        for i in result.nodes:
-            if not i.connected or i.type == "Input":
-                continue
-            spec = get_layer(i.type)
-            assert spec is not None
-            module = spec.build(list(i.in_shapes), spec.resolve(nodes[i.id].params))
-            if module is not None:
-                if hasattr(self, i.id):
-                    raise CompileError(
-                        [NodeError(i.id, f"node id {i.id!r} clashes with a module attribute; rename it", result.graph)],
-                        result.graph,
-                    )
-                self.add_module(i.id, module)
-            steps.append((i.id, tuple(i.inputs), module is not None))
-        self.steps = steps
-        self.node_ids: list[str] = [i.id for i in result.nodes if i.connected]
-        # long (index) inputs: the smallest num_embeddings they reach bounds valid example indices
-        self.input_high: list[int] = [_index_bound(i, spec_graph) for i in self.input_ids]
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if len(inputs) != len(self.input_ids):
-            raise TypeError(
-                f"this model takes {len(self.input_ids)} input(s) ({', '.join(self.input_ids)}), got {len(inputs)}"
-            )
-        values: dict[str, torch.Tensor] = dict(zip(self.input_ids, inputs))
-        for nid, srcs, has_module in self.steps:
-            if has_module:
-                values[nid] = self._modules[nid](*[values[s] for s in srcs])
-            else:
-                values[nid] = values[srcs[0]]
-        return values[self.output_id]
-
-    def example_inputs(self, batch: int = 2, device: Any = None) -> tuple[torch.Tensor, ...]:
-        """Random inputs that fit: standard-normal floats, valid indices for long inputs."""
-        out = []
-        for shape, dtype, high in zip(self.input_shapes, self.input_dtypes, self.input_high):
-            if dtype == "long":
-                out.append(torch.randint(0, high, (batch, *shape), device=device))
-            else:
-                out.append(torch.randn(batch, *shape, device=device))
-        return tuple(out)
-
-    def extra_repr(self) -> str:
-        return f"inputs={self.input_ids}, output={self.output_id!r}"

@@ -124,6 +124,30 @@ def _short(v: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """What a checkpoint file holds, for lists and labels: ``kind``, ``epoch`` (0-based, the last epoch
+    it completed, or the one it stopped inside), ``global_step``, ``mid_epoch``, ``saved_at``, and the
+    run time its history adds up to (``wall_s``). Memory-maps the file: the weights are not read."""
+    p = Path(path)
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - some files cannot be mapped (old zip layout): read it whole
+        data = _safe_load(p, "cpu", "LayerLab checkpoint")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a LayerLab checkpoint")
+    mid = int(data.get("step_in_epoch", 0) or 0) > 0
+    nxt = int(data.get("epoch", 0))
+    history = data.get("history") or []
+    return {
+        "kind": str(data.get("kind", p.stem)),
+        "epoch": nxt if mid else max(0, nxt - 1),
+        "global_step": int(data.get("global_step", 0)),
+        "mid_epoch": mid,
+        "saved_at": float(data.get("saved_at", 0.0) or 0.0),
+        "wall_s": float(sum(float(r.get("wall_s", 0.0) or 0.0) for r in history if isinstance(r, dict))),
+    }
+
+
 def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, torch.Tensor]:
     """The weights of one module from a checkpoint (or from a plain ``model.pt`` state dict)."""
     p = Path(path)
@@ -143,6 +167,12 @@ def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, 
     if isinstance(data, dict) and name in data and isinstance(data[name], dict):
         return data[name]
     return data
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "weights file") -> Any:
+    """Any LayerLab ``.pt`` file (checkpoint or state dict) read with ``weights_only=True`` on the CPU;
+    a ``CheckpointError`` with one plain line when it cannot be read."""
+    return _safe_load(Path(path), "cpu", what)
 
 
 def _safe_load(p: Path, map_location: Any, what: str) -> Any:

@@ -54,6 +54,31 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True)
+class GridGeometry:
+    """How a grid image is laid out, so a viewer never guesses: ``n`` cells in ``rows`` x ``cols``
+    (row-major, the last row may be short), each ``cell_h`` x ``cell_w`` pixels, with ``padding``
+    pixels before every cell and after the last one on both axes (torchvision ``make_grid``)."""
+
+    rows: int
+    cols: int
+    cell_h: int
+    cell_w: int
+    padding: int
+    n: int
+
+    def cell_box(self, i: int) -> tuple[int, int, int, int]:
+        """(y0, x0, h, w) of cell ``i`` in the grid image."""
+        r, c = divmod(i, self.cols)
+        return (self.padding + r * (self.cell_h + self.padding), self.padding + c * (self.cell_w + self.padding),
+                self.cell_h, self.cell_w)
+
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the grid image this geometry describes."""
+        p = self.padding
+        return self.rows * (self.cell_h + p) + p, self.cols * (self.cell_w + p) + p
+
+
+@dataclass(frozen=True)
 class Samples(Event):
     """An image grid to show: GAN samples, VAE reconstructions/samples, classifier predictions."""
 
@@ -66,6 +91,7 @@ class Samples(Event):
     labels: tuple[int, ...] = ()
     predicted: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. latent scatter {"xy": ndarray, "y": ndarray}
+    grid: GridGeometry | None = None  # the image's layout, when it is a grid of cells
 
 
 @dataclass(frozen=True)
@@ -118,3 +144,21 @@ class Finished(Event):
     final: dict[str, float] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)  # {"last": path, "best": path}
     history: tuple[dict[str, float], ...] = ()  # per-epoch metrics (what EpochEnd carried, plus "epoch", "lr", "wall_s")
+
+
+@dataclass(frozen=True)
+class JobProgress(Event):
+    """Progress of a job that is not a training loop (export, quantize, compare, ...)."""
+
+    job: str  # the job's kind: "export", "quantize", "prune", ...
+    stage: str  # what it is doing now, in a few words
+    fraction: float  # 0..1 of the whole job
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class JobResult(Event):
+    """What a job produced (files, comparison rows), emitted just before its ``Finished``."""
+
+    job: str
+    result: dict[str, Any]

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..project import GanSpec, OptimizerSpec, Problem, ProjectError
 from .events import Diagnostic, Samples
-from .gridutil import make_grid, mean_pairwise_distance
+from .gridutil import images_geometry, make_grid, mean_pairwise_distance
 from .timeline import Timeline
 from .trainer import StepContext, TrainContext
 
@@ -173,7 +173,7 @@ def compile_role(project: Any, role: str) -> Any:
     graphs = project.models or {}
     if role not in graphs:
         raise ProjectError([Problem(f"models.{role}", f"missing: a {project.train.task.upper()} project needs this graph")])
-    module, _ = compile_graph(graphs[role], f"models.{role}")
+    module, _ = compile_graph(graphs[role], f"models.{role}", blocks=project.blocks)
     return module
 
 
@@ -575,7 +575,8 @@ class GanTrainer:
         image = make_grid(imgs, self.grid_cols)
         path = self.timeline.add(image, epoch, global_step)
         self._pending.extend(self.monitor.observe_diversity(mean_pairwise_distance(imgs), self.real_div, epoch, global_step))
-        return [Samples(kind="gan", epoch=epoch, global_step=global_step, image=image, path=str(path))]
+        return [Samples(kind="gan", epoch=epoch, global_step=global_step, image=image, path=str(path),
+                        grid=images_geometry(imgs, self.grid_cols))]
 
     def diagnostics(self) -> list[Diagnostic]:
         """Problems seen since the last call (one device sync; the loop calls it when it syncs)."""

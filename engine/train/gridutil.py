@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..fsutil import atomic_write_bytes
+from .events import GridGeometry
 
 
 def grid_shape(n: int, nrow: int | None = None) -> tuple[int, int]:
@@ -24,6 +25,21 @@ def grid_shape(n: int, nrow: int | None = None) -> tuple[int, int]:
     cols = nrow if nrow is not None else math.ceil(math.sqrt(n))
     cols = max(1, min(cols, n))
     return math.ceil(n / cols), cols
+
+
+def grid_geometry(n: int, cell_h: int, cell_w: int, nrow: int | None = None, padding: int = 2) -> GridGeometry:
+    """The layout :func:`make_grid` gives ``n`` images of ``cell_h`` x ``cell_w`` (torchvision's rule:
+    ``nrow`` per row, rows = ceil(n / nrow), ``padding`` around every cell)."""
+    rows, cols = grid_shape(n, nrow)
+    if n == 1:
+        padding = 0  # torchvision returns a single image as it is, without a frame
+    return GridGeometry(rows=rows, cols=cols, cell_h=int(cell_h), cell_w=int(cell_w), padding=int(padding), n=int(n))
+
+
+def images_geometry(images, nrow: int | None = None, padding: int = 2) -> GridGeometry:
+    """:func:`grid_geometry` of a batch ``(N, C, H, W)`` or ``(N, H, W)``."""
+    shape = tuple(images.shape)
+    return grid_geometry(shape[0], shape[-2], shape[-1], nrow, padding)
 
 
 def make_grid(
@@ -120,5 +136,5 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
 
 
 __all__: Sequence[str] = (
-    "grid_shape", "make_grid", "interleave_rows", "png_bytes", "save_png", "read_png", "mean_pairwise_distance",
+    "grid_shape", "grid_geometry", "images_geometry", "make_grid", "interleave_rows", "png_bytes", "save_png", "read_png", "mean_pairwise_distance",
 )

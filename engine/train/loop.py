@@ -165,17 +165,13 @@ class Control:
 
 
 def _set_path(d: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    cur: Any = d
-    for i, key in enumerate(parts[:-1]):
-        nxt = cur.get(key) if isinstance(cur, dict) else None
-        if nxt is None:
-            nxt = {}
-            cur[key] = nxt
-        if not isinstance(nxt, dict):
-            raise ProjectError(f"overrides: {'.'.join(parts[: i + 1])} is not an object, cannot set {dotted}")
-        cur = nxt
-    cur[parts[-1]] = value
+    """One path syntax everywhere: ``train.epochs``, ``model.nodes[c1].params.out_channels``."""
+    from ..edits import set_path
+
+    try:
+        set_path(d, dotted, value)
+    except ValueError as exc:
+        raise ProjectError(f"overrides: {exc}") from None
 
 
 def prepare_project(project: Project | dict[str, Any], overrides: dict[str, Any] | None = None) -> Project:
@@ -221,6 +217,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(types)
+
+
+bad_input_types = _bad_input_types  # the public name (jobs classify their errors the same way)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +322,7 @@ class TrainLoop:
 
         self.project = prepare_project(self._project_in, self._overrides)
         p, t = self.project, self.project.train
+        _refuse_what_cannot_fit(p)
         self.device = resolve_device(t.device)
         threads = t.threads or self.default_threads
         if threads:
@@ -334,7 +334,11 @@ class TrainLoop:
 
         for folder in (self.run_dir, self.run_dir / "checkpoints"):  # left by a run that was killed mid-write
             remove_stale_temps(folder)
-        bundle = load_bundle(p.data)
+        bundle = load_bundle(p.data, task=t.task)
+        if bundle.skipped:
+            shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
+            more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
+            self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
         image_data = len(bundle.input_shape) == 3
         channels = bundle.input_shape[0] if image_data else 1
         self.augment = build_augment(p.data.augment, channels) if p.data.augment and image_data else None
@@ -780,6 +784,16 @@ class TrainLoop:
         )
         self.emit(fin)
         return fin
+
+
+def _refuse_what_cannot_fit(project: Project) -> None:
+    """Memory estimated from shapes (``analyze``) before any tensor exists: a model or batch that cannot
+    fit is bad input, named by node and figure, instead of a crash in the allocator minutes later."""
+    from ..graph import CompileError, analyze_project, problems_of
+
+    mem = [e for e in problems_of(analyze_project(project)) if e.kind == "memory"]
+    if mem:
+        raise CompileError(mem, mem[0].graph)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .events import Samples
+from .gridutil import images_geometry
 from .metrics import (
     acc_dtype,
     binary_scores,
@@ -30,6 +31,7 @@ from .optim import LRSchedule, build_loss, build_optimizer, check_task_loss, l1_
 from .trainer import StepContext, TrainContext
 
 GRID = 4  # predictions grid: GRID x GRID validation images
+GRID_PAD = 2
 
 
 class ModelOutputError(ValueError):
@@ -73,7 +75,7 @@ class SupervisedTrainer:
         else:
             from ..graph import compile_graph
 
-            model, _ = compile_graph(self.project.model, graph_path="model")
+            model, _ = compile_graph(self.project.model, graph_path="model", blocks=self.project.blocks)
         self.model = model.to(self.device)
         self.num_classes = self.data.num_classes
         self._check_output()
@@ -244,6 +246,12 @@ class SupervisedTrainer:
         denorm = self.ctx.extras.get("denormalize")
         if denorm is not None:
             imgs = denorm(imgs)
+        if imgs.dim() == 3:  # (N, H, W) grey images
+            imgs = imgs.unsqueeze(1)
+        if imgs.dim() != 4 or k == 0:
+            return []  # not images (feature vectors, sequences): nothing to draw
+        if imgs.shape[1] not in (1, 3):
+            imgs = imgs[:, :1]  # 2 or 4+ channels have no colour meaning: show the first one in grey
         pred = self._preview["pred"][:k].reshape(-1)
         if self.task == "regression":
             pred = pred.round()
@@ -255,7 +263,8 @@ class SupervisedTrainer:
         if self.last_confusion is not None:
             extra["confusion"] = self.last_confusion.copy()
         return [Samples(
-            kind="predictions", epoch=epoch, global_step=global_step, image=image_grid(imgs, GRID),
+            kind="predictions", epoch=epoch, global_step=global_step, image=image_grid(imgs, GRID, GRID_PAD),
+            grid=images_geometry(imgs, GRID, GRID_PAD),
             labels=tuple(int(v) for v in labels.cpu().tolist()),
             predicted=tuple(int(v) for v in pred.cpu().tolist()), extra=extra,
         )]

@@ -40,7 +40,7 @@ from .gan import (
     sample_steps,
     warn_if_normalized,
 )
-from .gridutil import interleave_rows, make_grid
+from .gridutil import grid_geometry, images_geometry, interleave_rows, make_grid
 from .timeline import Timeline
 from .trainer import StepContext, TrainContext
 
@@ -235,8 +235,10 @@ class VaeTrainer:
         gen_img = make_grid(gen, g)
         path = self.timeline.add(gen_img, epoch, global_step)
         out = [
-            Samples(kind="vae_recon", epoch=epoch, global_step=global_step, image=recon_img),
-            Samples(kind="vae_samples", epoch=epoch, global_step=global_step, image=gen_img, path=str(path)),
+            Samples(kind="vae_recon", epoch=epoch, global_step=global_step, image=recon_img,
+                    grid=grid_geometry(2 * len(recon), recon.shape[-2], recon.shape[-1], c)),
+            Samples(kind="vae_samples", epoch=epoch, global_step=global_step, image=gen_img, path=str(path),
+                    grid=images_geometry(gen, g)),
         ]
         if self.spec.latent_dim == 2:
             out.append(self._latent_map(epoch, global_step))
@@ -259,7 +261,8 @@ class VaeTrainer:
             "y": self.val_y[:n].cpu().numpy().astype(np.int64),
             "extent": (float(coords[0]), float(coords[-1])),  # the map spans this range on both axes
         }
-        return Samples(kind="vae_latent_map", epoch=epoch, global_step=global_step, image=image, extra=extra)
+        return Samples(kind="vae_latent_map", epoch=epoch, global_step=global_step, image=image, extra=extra,
+                       grid=images_geometry(img, side, padding=0))
 
     # -- checkpoints ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""Compile a graph document: topological order, shape inference, errors per node, the ``nn.Module``.
+"""Analyze a graph document: topological order, shape inference, every problem against its node.
 
 ``analyze`` is pure Python (it never imports torch and allocates no tensors): it orders the nodes,
 infers every shape with the registry's ``infer`` functions, counts parameters and MACs with the
-registry's ``count`` formulas, and collects *every* problem against its node id. ``compile_graph``
-runs ``analyze`` and, when it is clean, builds a ``GraphModule`` whose submodules are registered under
-the node ids (parameter names like ``c1.weight``).
+registry's ``count`` formulas, and collects *every* problem against its node id. It is the one place
+where graph rules live; the loader, ``layerlab check``, the designer's badges and Train all read it.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .layers import ShapeError, get_layer
-from .project import GraphSpec
+from ..layers import ShapeError, get_layer
+from ..project import GraphSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .layers.modules import GraphModule
+    from ..project import Project
+    from .fixes import Fix
 
 Shape = tuple[int, ...]
 
@@ -53,12 +53,30 @@ class NodeError:
     message: str
     graph: str = "model"
     level: str = "error"  # "error" blocks compiling; "warning" (e.g. a node not connected to the Output) does not
+    param: str | None = None  # the parameter the problem is about (the inspector shows it under that field)
+    fixes: tuple[Fix, ...] = ()  # one-click repairs (engine.graph.fixes), filled by analyze_project
+    kind: str = ""  # a stable code for the kind of problem ("feature_map_into_linear", ...), used by fixes
 
     def __str__(self) -> str:
+        if self.node and self.param:
+            return f"{self.node}: {self.param}: {self.message}"
         return f"{self.node}: {self.message}" if self.node else self.message
 
+    @property
+    def path(self) -> str:
+        """The document path: ``model.nodes[c1].params.kernel_size`` (one path syntax everywhere)."""
+        if self.node is None:
+            return self.graph
+        base = f"{self.graph}.nodes[{self.node}]"
+        return f"{base}.params.{self.param}" if self.param else base
+
     def to_json(self) -> dict[str, Any]:
-        return {"node": self.node, "message": self.message, "graph": self.graph, "level": self.level}
+        d = {"node": self.node, "message": self.message, "graph": self.graph, "level": self.level, "path": self.path}
+        if self.param:
+            d["param"] = self.param
+        if self.fixes:
+            d["fixes"] = [f.title for f in self.fixes]
+        return d
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class NodeInfo:
     in_shapes: tuple[tuple[int, ...], ...] = ()  # the shapes arriving at the node (when all are known)
     dtype: str | None = None  # "float" or "long" (the output's dtype), None when unknown
     connected: bool = True  # False: the Output does not depend on this node (it is not built)
+    inner: CompileResult | None = None  # a Block node: the analysis of its graph with these inputs
 
 
 @dataclass
@@ -258,14 +277,118 @@ def _cycle_path(comp: list[str], succ: dict[str, list[str]], order: dict[str, in
     return [*sorted(comp, key=order.__getitem__), start]  # pragma: no cover - a component always loops
 
 
-def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult:
-    """Check ``graph`` and infer every shape; never raises for a bad graph and allocates no tensors."""
+MAX_BLOCK_DEPTH = 16
+BYTES_PER_VALUE = 4  # float32
+TRAIN_PARAM_FACTOR = 4  # weights + gradients + two optimizer moments (Adam); SGD needs less
+TRAIN_ACTIVATION_FACTOR = 2  # outputs kept for the backward pass + their gradients
+LOOP_SHOWN = 8  # nodes of a cycle spelled out in its message (a 5,000-node loop is not printed 5,000 times)
+
+
+def memory_budget() -> int:
+    """Bytes a model may plan to use: ``$LAYERLAB_MEMORY_GB`` if set, else this machine's physical memory."""
+    import os
+
+    env = os.environ.get("LAYERLAB_MEMORY_GB")
+    if env:
+        try:
+            return int(float(env) * 1024**3)
+        except ValueError:
+            pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 8 * 1024**3
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _loop_text(loop: list[str]) -> str:
+    if len(loop) <= LOOP_SHOWN + 1:
+        return " -> ".join(loop)
+    head = " -> ".join(loop[: LOOP_SHOWN // 2])
+    tail = " -> ".join(loop[-2:])
+    return f"{head} -> … -> {tail}, {len(loop) - 1:,} nodes"
+
+
+def _numel(shape: Sequence[int] | None) -> int:
+    n = 1
+    for d in shape or ():
+        n *= int(d)
+    return n
+
+
+def weight_memory_problems(res: CompileResult, budget: int | None = None) -> list[NodeError]:
+    """Errors/warnings when the weights (and what training keeps beside them) cannot fit in memory:
+    found from shapes before anything is allocated, each on the node that causes it, with the figure."""
+    budget = memory_budget() if budget is None else budget
+    nodes = [n for n in res.nodes if n.connected and n.params]
+    if not nodes:
+        return []
+    out: list[NodeError] = []
+    biggest = max(nodes, key=lambda n: n.params)
+    one = biggest.params * BYTES_PER_VALUE
+    train = res.total_params * BYTES_PER_VALUE * TRAIN_PARAM_FACTOR
+    if one > budget:
+        out.append(NodeError(biggest.id, f"this layer alone holds {biggest.params:,} parameters ({fmt_bytes(one)} as "
+                                         f"float32), more than the {fmt_bytes(budget)} of memory available; make it "
+                                         "smaller", res.graph, kind="memory"))
+    elif train > budget:
+        out.append(NodeError(biggest.id, f"training needs about {fmt_bytes(train)} for the {res.total_params:,} "
+                                         f"parameters (weights, gradients, optimizer state), more than the "
+                                         f"{fmt_bytes(budget)} of memory available; this layer has "
+                                         f"{biggest.params:,} of them: make it smaller", res.graph, kind="memory"))
+    elif train > budget // 2:
+        out.append(NodeError(biggest.id, f"training needs about {fmt_bytes(train)} for the parameters, more than half "
+                                         f"the {fmt_bytes(budget)} of memory; this layer has {biggest.params:,} of "
+                                         "them", res.graph, "warning", kind="memory"))
+    return out
+
+
+def activation_memory_problems(res: CompileResult, batch_size: int, budget: int | None = None) -> list[NodeError]:
+    """Errors/warnings when one training batch (activations kept for backward, plus the weights' share)
+    cannot fit in memory; on the node with the largest output, with the figure and the fix."""
+    budget = memory_budget() if budget is None else budget
+    nodes = [n for n in res.nodes if n.connected and n.output_shape is not None]
+    if not nodes or batch_size < 1:
+        return []
+    per_sample = sum(_numel(n.output_shape) for n in nodes)
+    acts = per_sample * batch_size * BYTES_PER_VALUE * TRAIN_ACTIVATION_FACTOR
+    total = acts + res.total_params * BYTES_PER_VALUE * TRAIN_PARAM_FACTOR
+    if total <= budget // 2:
+        return []
+    big = max(nodes, key=lambda n: _numel(n.output_shape))
+    vals = _numel(big.output_shape)
+    shape = "[" + ", ".join(str(d) for d in big.output_shape or ()) + "]"
+    msg = (f"its output {shape} is {vals:,} values per sample ({fmt_bytes(vals * batch_size * BYTES_PER_VALUE)} for a "
+           f"batch of {batch_size}); training needs about {fmt_bytes(total)} in all")
+    if total > budget:
+        return [NodeError(big.id, f"{msg}, more than the {fmt_bytes(budget)} of memory available: lower "
+                                  "data.batch_size or make this layer smaller", res.graph, kind="memory")]
+    return [NodeError(big.id, f"{msg}, more than half the {fmt_bytes(budget)} of memory", res.graph, "warning",
+                      kind="memory")]
+
+
+def analyze(graph: GraphSpec | dict, graph_path: str = "model", *, blocks: dict[str, GraphSpec] | None = None,
+            input_shapes: Sequence[tuple[int, ...]] | None = None, input_dtypes: Sequence[str | None] | None = None,
+            _stack: tuple[str, ...] = ()) -> CompileResult:
+    """Check ``graph`` and infer every shape; never raises for a bad graph and allocates no tensors.
+
+    ``blocks``: the project's block definitions (for ``Block`` nodes). ``input_shapes``/``input_dtypes``:
+    when this graph is a block's inside, what arrives at its Input nodes (in their document order)
+    replaces their declared shapes, so one block definition fits wherever it is used.
+    """
     spec_graph, errors = _as_graph(graph, graph_path)
     if spec_graph is None:
         return CompileResult(False, errors, [], 0, 0, [], None, graph_path)
 
-    def err(node: str | None, message: str, level: str = "error") -> None:
-        errors.append(NodeError(node, message, graph_path, level))
+    def err(node: str | None, message: str, level: str = "error", *, param: str | None = None,
+            kind: str = "") -> None:
+        errors.append(NodeError(node, message, graph_path, level, param, (), kind))
 
     # -- nodes (first occurrence of an id wins) -----------------------------------------------
     nodes: dict[str, Any] = {}
@@ -284,11 +407,14 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
     succ: dict[str, list[str]] = {n: [] for n in ids}
     preds: dict[str, list[str]] = {n: [] for n in ids}
     seen_edges: set[tuple[str, str]] = set()
-    for a, b in spec_graph.edges:
+    incoming: dict[str, list[tuple[int, str]]] = {n: [] for n in ids}
+    for e in spec_graph.edges:
+        a, b = e.src, e.dst
         if a not in nodes or b not in nodes:
             missing = [x for x in (a, b) if x not in nodes]
             known = b if a not in nodes and b in nodes else (a if a in nodes else None)
-            err(known, f"connection {a} -> {b} refers to unknown node {missing[0]!r}")
+            errors.append(NodeError(known, f"connection {a} -> {b} refers to unknown node {missing[0]!r}", graph_path,
+                                    kind="dangling_edge"))
             if known:
                 bad.add(known)
             continue
@@ -298,7 +424,21 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             continue
         seen_edges.add((a, b))
         succ[a].append(b)
-        preds[b].append(a)
+        incoming[b].append((e.port, a))
+    for b, ins in incoming.items():
+        ins.sort(key=lambda t: t[0])  # stable: equal ports keep list order
+        ports = [p for p, _ in ins]
+        if len(set(ports)) != len(ports):
+            dup = sorted({p for p in ports if ports.count(p) > 1})
+            err(b, f"input port {dup[0]} is fed by more than one connection "
+                   f"({', '.join(a for p, a in ins if p == dup[0])}); give each connection its own port")
+            bad.add(b)
+        elif ports and ports != list(range(len(ports))):
+            missing_port = next(i for i in range(len(ports) + 1) if i not in ports)
+            err(b, f"input port {missing_port} is empty (connected ports: {', '.join(map(str, ports))}); "
+                   "inputs are numbered from 0 without gaps")
+            bad.add(b)
+        preds[b] = [a for _, a in ins]
 
     # -- per node: type, reserved id, params, input count ----------------------------------------
     specs: dict[str, Any] = {}
@@ -323,7 +463,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             output_ids.append(nid)
         perrs = spec.validate(n.params)
         for pname, pmsg in perrs:
-            err(nid, f"{pname}: {pmsg}" if pname else pmsg)
+            err(nid, pmsg, param=pname or None, kind="bad_param")
         if perrs:
             bad.add(nid)
         else:
@@ -367,7 +507,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
         rest = [n for n in ids if n not in done]
         for comp in sorted(_cycles(rest, succ), key=lambda c: min(order[x] for x in c)):
             loop = _cycle_path(comp, succ, order)
-            text = " -> ".join(loop)
+            text = _loop_text(loop)
             for nid in sorted(comp, key=order.__getitem__):
                 err(nid, f"is part of a cycle ({text}); a model must flow one way, from Input to Output")
                 in_cycle.add(nid)
@@ -377,6 +517,11 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
     shapes: dict[str, Shape | None] = {}
     dtypes: dict[str, str | None] = {}
     infos: list[NodeInfo] = []
+    given = list(input_shapes) if input_shapes is not None else None
+    if given is not None and len(given) != len(input_ids):
+        err(None, f"this block has {len(input_ids)} Input node(s) but {len(given)} connection(s) lead into it")
+        given = None
+    given_at = {nid: i for i, nid in enumerate(input_ids)} if given is not None else {}
     for nid in topo:
         spec = specs.get(nid)
         n = nodes[nid]
@@ -384,6 +529,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
         shape: Shape | None = None
         dtype: str | None = None
         p_count = macs = 0
+        inner: CompileResult | None = None
         in_shapes: tuple[Shape, ...] = ()
         ready = spec is not None and nid not in bad and nid not in in_cycle and nid in resolved
         if ready and all(shapes.get(s) is not None for s in srcs):
@@ -393,25 +539,45 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
             problem = _dtype_problem(spec, n.type, srcs, in_dtypes)
             if problem:
                 err(nid, problem)
+            elif n.type == "Block":
+                inner = _analyze_block(nid, params.get("block"), in_shapes, in_dtypes, blocks, _stack, err)
+                if inner is not None and inner.output_id is not None:
+                    out = inner.node(inner.output_id)
+                    shape, dtype = (out.output_shape, out.dtype) if out is not None else (None, None)
+                    p_count, macs = inner.total_params, inner.total_macs
             else:
                 try:
-                    shape = tuple(int(x) for x in spec.infer(in_shapes, params))
+                    if nid in given_at:
+                        shape = tuple(int(x) for x in given[given_at[nid]])  # type: ignore[index]
+                        dtype = (input_dtypes[given_at[nid]] if input_dtypes else None) or "float"
+                    else:
+                        shape = tuple(int(x) for x in spec.infer(in_shapes, params))
                     if n.type == "Input":
-                        dtype = params.get("dtype", "float")
+                        dtype = dtype if nid in given_at else params.get("dtype", "float")
                     elif spec.in_dtype == "any":
                         dtype = in_dtypes[0] if in_dtypes else "float"
                     else:
                         dtype = "float"
+                    if n.type == "Linear" and len(in_shapes[0]) >= 3:
+                        flat = 1
+                        for d in in_shapes[0]:
+                            flat *= d
+                        raise ShapeError(
+                            f"Linear works on the last dimension only, but {srcs[0]} gives a feature map "
+                            f"{_shape_text(in_shapes[0])}: it would mix just the {in_shapes[0][-1]} values of each row. "
+                            f"Insert a Flatten before {nid} so it sees all {flat:,} values",
+                            kind="feature_map_into_linear",
+                        )
                     p_count, macs = (int(x) for x in spec.count(in_shapes, shape, params))
                 except ShapeError as exc:
-                    err(nid, str(exc))
+                    err(nid, str(exc), kind=getattr(exc, "kind", "") or "shape")
                     shape = None
                 except Exception as exc:  # a registry bug must not take the GUI down
                     err(nid, f"internal error while checking {n.type}: {type(exc).__name__}: {exc}")
                     shape = None
         shapes[nid] = shape
         dtypes[nid] = dtype if shape is not None else None
-        infos.append(NodeInfo(nid, n.type, srcs, shape, p_count, macs, in_shapes, dtypes[nid]))
+        infos.append(NodeInfo(nid, n.type, srcs, shape, p_count, macs, in_shapes, dtypes[nid], True, inner))
 
     # -- connectivity to the Output --------------------------------------------------------------
     live: set[str] = set()
@@ -428,14 +594,16 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model") -> CompileResult
                 what = "this Input is not used" if nodes[nid].type == "Input" else "its result is never used"
                 err(nid, f"not connected to the Output ({what})", "warning")
     infos = [
-        NodeInfo(i.id, i.type, i.inputs, i.output_shape, i.params, i.macs, i.in_shapes, i.dtype, i.id in live)
+        NodeInfo(i.id, i.type, i.inputs, i.output_shape, i.params, i.macs, i.in_shapes, i.dtype, i.id in live, i.inner)
         for i in infos
     ]
 
-    ok = not any(e.level == "error" for e in errors)
     total_params = sum(i.params for i in infos if i.connected)
     total_macs = sum(i.macs for i in infos if i.connected)
-    res = CompileResult(ok, errors, infos, total_params, total_macs, input_ids, output_id, graph_path)
+    res = CompileResult(False, errors, infos, total_params, total_macs, input_ids, output_id, graph_path)
+    if not _stack:  # a block's weights are counted where it is used
+        errors += weight_memory_problems(res)
+    res.ok = not any(e.level == "error" for e in errors)
     return res
 
 
@@ -454,64 +622,85 @@ def _dtype_problem(spec: Any, type_name: str, srcs: Sequence[str], in_dtypes: Se
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# building (imports torch lazily)
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def compile_graph(graph: GraphSpec | dict, graph_path: str = "model") -> tuple[GraphModule, CompileResult]:
-    """Analyze and build; raises ``CompileError`` (listing every problem) if the graph is not ok."""
-    result = analyze(graph, graph_path)
-    if not result.ok:
-        raise CompileError(result.errors, graph_path)
-    spec_graph, _ = _as_graph(graph, graph_path)
-    assert spec_graph is not None
-    return _module_class()(spec_graph, result), result
+def _analyze_block(nid: str, name: Any, in_shapes: Sequence[Shape], in_dtypes: Sequence[str | None],
+                   blocks: dict[str, GraphSpec] | None, stack: tuple[str, ...], err: Any) -> CompileResult | None:
+    """A Block node: its definition analysed with the shapes that arrive here; problems land on the node."""
+    defs = blocks or {}
+    if not isinstance(name, str) or name not in defs:
+        known = ", ".join(sorted(defs)) or "none"
+        err(nid, f"block {name!r} is not defined in this project (blocks: {known})", param="block", kind="unknown_block")
+        return None
+    if name in stack or len(stack) >= MAX_BLOCK_DEPTH:
+        err(nid, f"block {name!r} contains itself ({' -> '.join([*stack, name])}); a block cannot be nested in itself",
+            kind="recursive_block")
+        return None
+    inner = analyze(defs[name], f"blocks.{name}", blocks=defs, input_shapes=in_shapes, input_dtypes=in_dtypes,
+                    _stack=(*stack, name))
+    real = [e for e in inner.errors if e.level == "error"]
+    if real:
+        first = real[0]
+        more = f" (and {len(real) - 1} more problem{'s' if len(real) > 2 else ''} inside)" if len(real) > 1 else ""
+        where = f"{first.node}: " if first.node else ""
+        err(nid, f"inside block {name}: {where}{first.message}{more}", kind="block_inner")
+    return inner
 
 
-def _module_class() -> type:
-    from .layers.modules import GraphModule  # torch is imported here, not by ``import engine.graph``
+def analyze_project(project: Project) -> dict[str, CompileResult]:
+    """Every graph of the project analysed, with one-click fixes attached to its errors.
 
-    return GraphModule
+    Model graphs (``model`` or ``models.ROLE``) first, then each block definition on its own (with
+    the shapes of its first use, else its declared Input shapes). The one call behind the designer's
+    badges, the project panel, ``layerlab check`` and Train.
+    """
+    from .fixes import attach_fixes
+
+    blocks = project.blocks or {}
+    out: dict[str, CompileResult] = {}
+    for gpath, g in project.graphs().items():
+        res = analyze(g, gpath, blocks=blocks)
+        if res.ok:  # shapes are all known: one batch's activations must fit too
+            res.errors += activation_memory_problems(res, project.data.batch_size)
+            res.ok = not any(e.level == "error" for e in res.errors)
+        out[gpath] = res
+    first_use: dict[str, NodeInfo] = {}
+    for res in list(out.values()):
+        for info in _walk_infos(res):
+            if info.type == "Block" and info.inner is not None:
+                first_use.setdefault(info.inner.graph.removeprefix("blocks."), info)
+    for name, g in blocks.items():
+        use = first_use.get(name)
+        if use is not None and use.inner is not None:
+            out[f"blocks.{name}"] = use.inner
+        else:
+            out[f"blocks.{name}"] = analyze(g, f"blocks.{name}", blocks=blocks, _stack=(name,))
+    return {k: attach_fixes(project, k, r) for k, r in out.items()}
 
 
-def __getattr__(name: str) -> Any:  # ``from engine.graph import GraphModule`` imports torch only then
-    if name == "GraphModule":
-        return _module_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def _walk_infos(res: CompileResult):
+    for info in res.nodes:
+        yield info
+        if info.inner is not None:
+            yield from _walk_infos(info.inner)
 
 
-def _index_bound(input_id: str, spec_graph: GraphSpec) -> int:
-    """Largest valid index + 1 for a long Input: min num_embeddings over the Embeddings it feeds."""
-    succ: dict[str, list[str]] = {}
-    for a, b in spec_graph.edges:
-        succ.setdefault(a, []).append(b)
-    bound: int | None = None
-    stack, seen = [input_id], set()
-    while stack:
-        v = stack.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        for w in succ.get(v, []):
-            n = spec_graph.node(w)
-            if n is None:
-                continue
-            spec = get_layer(n.type)
-            if n.type == "Embedding" and spec is not None:
-                num = spec.resolve(n.params)["num_embeddings"]
-                bound = num if bound is None else min(bound, num)
-            elif spec is not None and spec.in_dtype == "any":
-                stack.append(w)
-    return bound if bound is not None else 2
+def problems_of(results: dict[str, CompileResult], level: str = "error") -> list[NodeError]:
+    """Errors (or warnings) of the model graphs; a block's own problems show on the nodes that use it."""
+    return [e for k, r in results.items() if not k.startswith("blocks.") for e in r.errors if e.level == level]
 
 
 __all__ = [
+    "activation_memory_problems",
+    "memory_budget",
+    "weight_memory_problems",
     "NodeError",
     "NodeInfo",
     "CompileResult",
-    "CompileError",
-    "GraphModule",
     "analyze",
-    "compile_graph",
+    "analyze_project",
+    "problems_of",
     "reserved_id_problem",
 ]

@@ -1,0 +1,141 @@
+"""Downloading a dataset against a loopback HTTP server (no machine here reaches the internet): progress,
+cancel and resume of the partial file, checksum verification, and one clear offline message."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import re
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.data import download as dl
+from engine.data import open_source
+from engine.data.sources import Cancelled
+from engine.project import DataSpec
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    ranges: list[str] = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        name = self.path.rsplit("/", 1)[-1]
+        data = self.files.get(name)
+        if data is None:
+            self.send_error(404)
+            return
+        rng = self.headers.get("Range")
+        start = 0
+        if rng:
+            self.ranges.append(rng)
+            start = int(re.match(r"bytes=(\d+)-", rng).group(1))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+def _idx_images(n: int) -> bytes:
+    rng = np.random.default_rng(0)
+    return struct.pack(">IIII", 2051, n, 28, 28) + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes()
+
+
+def _idx_labels(n: int) -> bytes:
+    return struct.pack(">II", 2049, n) + (np.arange(n) % 10).astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def server():
+    raw = {"train-images-idx3-ubyte": _idx_images(300), "train-labels-idx1-ubyte": _idx_labels(300),
+           "t10k-images-idx3-ubyte": _idx_images(20), "t10k-labels-idx1-ubyte": _idx_labels(20)}
+    files = {k + ".gz": gzip.compress(v, mtime=0) for k, v in raw.items()}
+    handler = type("H", (_RangeHandler,), {"files": files, "ranges": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/mnist/"
+    spec = dl.DatasetFiles("MNIST", (url,), "MNIST/raw",
+                           tuple(dl.Resource(k, hashlib.md5(v).hexdigest(), "gunzip") for k, v in files.items()))
+    yield url, spec, handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_reports_progress_verifies_and_loads(server, tmp_path):
+    url, spec, _ = server
+    seen = []
+    written = dl.download("MNIST", tmp_path, files=spec, progress=seen.append)
+    assert len(written) == 4 and all(p.exists() for p in written)
+    assert seen and all(p.rate > 0 for p in seen) and seen[-1].done == seen[-1].total
+    assert any(p.eta is not None for p in seen)
+    src = open_source(DataSpec(dataset="torchvision:MNIST", path=str(tmp_path)))
+    assert len(src) == 300 and src.input_shape == (1, 28, 28)
+    again = []
+    dl.download("MNIST", tmp_path, files=spec, progress=again.append)  # present and correct: not fetched again
+    assert again == []
+
+
+def test_cancel_keeps_the_partial_file_and_the_next_download_resumes_it(server, tmp_path):
+    url, spec, handler = server
+    calls = {"n": 0}
+
+    def cancel_after_first_chunk():
+        calls["n"] += 1
+        return calls["n"] > 1
+
+    with pytest.raises(Cancelled):
+        dl.download("MNIST", tmp_path, files=spec, cancel=cancel_after_first_chunk)
+    part = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz.part"
+    have = part.stat().st_size
+    assert 0 < have < len(handler.files["train-images-idx3-ubyte.gz"])
+    dl.download("MNIST", tmp_path, files=spec)
+    assert handler.ranges == [f"bytes={have}-"]  # resumed where it stopped, not fetched again
+    assert not part.exists() and (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+
+
+def test_a_checksum_mismatch_deletes_the_file_and_says_so(server, tmp_path):
+    url, spec, _ = server
+    bad = dl.DatasetFiles("MNIST", spec.mirrors, spec.subdir,
+                          (dl.Resource(spec.resources[0].filename, "0" * 32, "gunzip"),))
+    with pytest.raises(dl.DownloadError, match="checksum mismatch"):
+        dl.download("MNIST", tmp_path, files=bad)
+    assert not list((tmp_path / "MNIST" / "raw").glob("*"))
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_offline_is_one_clear_line_and_exit_1(tmp_path, capsys):
+    mirror = f"http://127.0.0.1:{_closed_port()}/"
+    assert main(["data", "download", "MNIST", "--root", str(tmp_path), "--mirror", mirror, "--timeout", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: could not reach 127.0.0.1")
+    assert "put the files (train-images-idx3-ubyte.gz" in err and str(tmp_path) in err and "digits" in err
+    assert "Traceback" not in err
+
+
+def test_cli_download_from_a_mirror(server, tmp_path, monkeypatch, capsys):
+    url, spec, _ = server
+    monkeypatch.setattr(dl, "registry", lambda: {"MNIST": spec})
+    assert main(["data", "download", "MNIST", "--root", str(tmp_path), "--mirror", url]) == 0
+    assert "4 file(s) ready" in capsys.readouterr().out
+    assert main(["data", "inspect", "MNIST", "--root", str(tmp_path)]) == 0
+    assert "300 samples" in capsys.readouterr().out
