@@ -164,7 +164,7 @@ def cmd_check(args) -> int:
     print(f"\ntotal: {total_params:,} parameters, {total_macs:,} MACs per sample")
     for e in errors[:MAX_PRINTED]:
         fix = f" (fix: {e['fixes'][0]})" if e.get("fixes") else ""
-        print(f"{e['level']}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
+        print(f"{e['level']}: {args.file}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
     if len(errors) > MAX_PRINTED:
         rest = f" (the first {MAX_REPORTED:,} are in the --report file)" if args.report else " (--report FILE lists more)"
         print(f"… and {len(errors) - MAX_PRINTED:,} more{rest}", file=sys.stderr)
