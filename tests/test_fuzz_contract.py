@@ -2,7 +2,7 @@
 lines never produce a traceback; the exit code is 0, 1, 2 or 130; a refusal names the file.
 
 Quick by default (``FUZZ_EXAMPLES``, 40 per property). A long run:
-``LAYERLAB_FUZZ_EXAMPLES=3000 pytest -p no:xdist tests/test_fuzz_contract.py --hypothesis-show-statistics``.
+``LAYERLAB_FUZZ_EXAMPLES=3000 pytest -p no:xdist --timeout=0 tests/test_fuzz_contract.py --hypothesis-show-statistics``.
 """
 
 from __future__ import annotations
