@@ -78,7 +78,9 @@ def used_run_folder(run_dir: str | Path) -> str | None:
 
 def check_run_folder(run_dir: str | Path, resume: str | None = None) -> None:
     """A new run never replaces another run's results: a used folder is refused (``RunFolderError``)
-    unless this is a resume of a checkpoint from that same folder."""
+    unless this is a resume of a checkpoint from that same folder. Checked by ``train_project`` (the
+    CLI, the API) and the studio's runs; jobs that train on purpose into their own folder (compress's
+    fine-tuning) drive ``TrainLoop`` directly."""
     run_dir = Path(run_dir)
     used = used_run_folder(run_dir)
     if used is None:
@@ -328,7 +330,6 @@ class TrainLoop:
         if threads:
             torch.set_num_threads(int(threads))  # process-wide
         seed_everything(t.seed)
-        check_run_folder(self.run_dir, self.resume_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         from ..fsutil import remove_stale_temps
 
