@@ -241,13 +241,19 @@ class CompressView(QWidget):
         self.save_row_btn.setToolTip("Copy the selected variant's files (a run folder or an .onnx/.pt file)")
         self.export_row_btn = QPushButton("Export row…")
         self.export_row_btn.setToolTip("Export the selected variant in the format chosen under Export")
+        self.add_btn = QPushButton("Add variant…")
+        self.add_btn.setToolTip("Measure a variant made elsewhere (e.g. by `layerlab quantize`): an .onnx file, "
+                                "fp16/bf16 weights, or a run folder's model.pt")
 
         self.axis = QComboBox()
         self.axis.addItem("size on disk (KiB)", "size")
         self.axis.addItem("latency, batch 64 (ms)", "latency")
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "validation accuracy")
+        self.plot.setLabel("left", "validation accuracy (%)")
+        for ax in ("left", "bottom"):
+            self.plot.getAxis(ax).enableAutoSIPrefix(False)  # 98.4 %, not "984 (x0.001)"
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.getViewBox().setDefaultPadding(0.12)  # room for the names beside the points
         self.scatter = pg.ScatterPlotItem(size=10, brush=pg.mkBrush(90, 140, 220, 200), pen=pg.mkPen(None))
         self.front_curve = pg.PlotDataItem(pen=pg.mkPen(QColor(220, 70, 60), width=2), symbol="o", symbolSize=12,
                                            symbolBrush=pg.mkBrush(220, 70, 60, 220), symbolPen=None)
@@ -279,6 +285,7 @@ class CompressView(QWidget):
         rb.addWidget(self.save_row_btn)
         rb.addWidget(self.export_row_btn)
         rb.addStretch(1)
+        rb.addWidget(self.add_btn)
         tv.addLayout(rb)
         pw = QWidget()
         pv = QVBoxLayout(pw)
@@ -297,7 +304,7 @@ class CompressView(QWidget):
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right)
-        main.setSizes([330, 900])
+        main.setSizes([290, 900])
         lay = QHBoxLayout(self)
         lay.addWidget(main)
 
@@ -309,6 +316,7 @@ class CompressView(QWidget):
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_row_btn.clicked.connect(self.save_row)
         self.export_row_btn.clicked.connect(self.export_row)
+        self.add_btn.clicked.connect(self.add_variant)
         self.axis.currentIndexChanged.connect(lambda _i: self._draw_plot())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.current_run.changed.connect(self._run_changed)
@@ -340,7 +348,7 @@ class CompressView(QWidget):
     def _update_buttons(self) -> None:
         have = self.run_dir is not None
         busy = self.bridge.running
-        for b in (self.prune_btn, self.quant_btn, self.distill_btn, self.export_btn):
+        for b in (self.prune_btn, self.quant_btn, self.distill_btn, self.export_btn, self.add_btn):
             b.setEnabled(have and not busy)
         self.cancel_btn.setEnabled(busy)
         sel = self.selected_row() is not None
@@ -436,6 +444,17 @@ class CompressView(QWidget):
         return self.start(ExportJob(checkpoint=str(Path(src) / "model.pt"), project=str(Path(src) / "project.json"),
                                     format=fmt, out=path), "Export")
 
+    def compare(self, paths: list[str]) -> bool:
+        """Measure the current run against ``paths`` (variants made elsewhere) and add the rows."""
+        from engine.compress.jobs import CompareJob
+
+        return self.start(CompareJob(**self._job_args(), variants=list(paths)), "Compare")
+
+    def add_variant(self) -> bool:
+        path = self.prompts.open_path("Add a variant to compare", str(self.variants_dir()),
+                                      "Variants (*.onnx *.pt);;All files (*)")
+        return self.compare([path]) if path else False
+
     def cancel(self) -> None:
         if self.bridge.running:
             self.bridge.stop()
@@ -511,7 +530,7 @@ class CompressView(QWidget):
         pts = []
         for r in self.rows:
             cost = r["size_bytes"] / 1024 if key == "size" else r["latency_ms_b64"]
-            pts.append((float(cost), float(r.get("val_accuracy") or 0.0)))
+            pts.append((float(cost), 100.0 * float(r.get("val_accuracy") or 0.0)))
         return pts
 
     def _draw_plot(self) -> None:

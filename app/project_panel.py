@@ -80,16 +80,19 @@ class ProjectPanel(QWidget):
         )
         try:
             from engine.graph import analyze_project
+
+            results = analyze_project(project)  # graph rules and the model against its data, one place
         except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
             self.total.setText(f"Model summary unavailable: {exc}")
             return
         grand = 0
-        results = analyze_project(project)
         for gpath in project.graphs():
             top = QTreeWidgetItem([gpath.split(".")[-1], "", ""])
             top.setFirstColumnSpanned(False)
             self.tree.addTopLevelItem(top)
-            res = results[gpath]
+            res = results.get(gpath)
+            if res is None:
+                continue
             for n in res.nodes:
                 it = QTreeWidgetItem([n.id, _shape(n.output_shape), f"{n.params:,}"])
                 it.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -129,4 +132,4 @@ def layer_tooltip(node_id: str, type_name: str, problems: list[str] | None = Non
 def _esc(s: str) -> str:
     import html
 
-    return html.escape(str(s))
+    return html.escape(str(s), quote=False)

@@ -18,9 +18,13 @@ from . import settings as st
 from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .compress_view import CompressView, DialogPrompts, JobBridge
+from .current_run import CurrentRun
 from .data_view import DataView
+from .designer import DesignerView
 from .document import DocumentController
 from .help import HelpMenu
+from .layout import scrollable
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
@@ -71,12 +75,21 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
+        self.current_run = CurrentRun(self)  # the trained run Compress & Export works on
+        self.train_view.runFinished.connect(
+            lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
+        self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
+                                          JobBridge(self, mode=self.bridge.mode))
+        self.tabs.addTab(scrollable(self.compress_view), "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self.data_view, "Data")
-        self.tabs.setCurrentWidget(self.train_view)
+        # on a small screen the view scrolls rather than forcing the window larger than the screen
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
+        self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -167,6 +180,9 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
+        e.addSeparator()
+        for a in self.designer.edit_actions():
+            e.addAction(a)
         t = mb.addMenu("&Train")
         for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
             t.addAction(a)
@@ -215,6 +231,7 @@ class MainWindow(QMainWindow):
 
     def _on_replaced(self) -> None:
         self.project_panel.set_project(self.doc.project)
+        self.current_run.clear()  # another document; open_path sets its last run again
         self._running_changed(self.bridge.running)
 
     # -- files -----------------------------------------------------------------------------
@@ -274,6 +291,7 @@ class MainWindow(QMainWindow):
         run = latest_run(path)
         if run is not None:  # its curves and checkpoints, ready to resume
             self.train_view.show_past_run(run)
+            self.current_run.set(run)
         return True
 
     def save(self) -> bool:
@@ -423,6 +441,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         self.data_view.shutdown()
         self.bridge.shutdown()
+        self.compress_view.bridge.shutdown()
         release_gui_gc()
         self.save_layout()
         self.session.end()

@@ -263,9 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_glossary_arguments(s)
     s.set_defaults(func=cmd_glossary)
 
-    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+    from .compress.cli import add_compress_verbs, add_import_verb  # prune, quantize, distill, export, compare
 
     add_compress_verbs(sub)
+    add_import_verb(sub)
     return p
 
 
@@ -293,6 +294,9 @@ def _ignore_sigint() -> None:
 def main(argv: list[str] | None = None) -> int:
     """The exit-code contract: 0 ok, 2 bad input, 1 failure during work, 130 interrupted; never a traceback
     (unless LAYERLAB_DEBUG is set)."""
+    from .threads import apply_thread_env
+
+    apply_thread_env()  # before any verb imports torch: OpenMP threads wait passively (engine/threads.py)
     try:
         return _main(argv)
     except KeyboardInterrupt:

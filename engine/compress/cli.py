@@ -107,6 +107,101 @@ def _intermixed(cls: type) -> type:
     return Intermixed
 
 
+def add_import_verb(sub: Any) -> None:
+    s = sub.add_parser("import", help="turn a PyTorch model into a LayerLab project (torch.fx) to open in the designer")
+    s.add_argument("source", metavar="MODEL.py:ClassName | torchvision:NAME | MODEL.onnx")
+    s.add_argument("-o", "--output", required=True, metavar="PROJECT.json", help="the project to write")
+    s.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape (default 3,224,224 for torchvision, "
+                   "else 1,28,28)")
+    s.add_argument("--weights", metavar="W.pt", help="a state dict to load into the model first (weights_only)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing project file")
+    s.add_argument("--report", metavar="R.json", help="write a JSON report here")
+    s.set_defaults(func=cmd_import)
+
+
+def _load_source(source: str) -> tuple[Any, str, tuple[int, ...]]:
+    """(module, name, default input shape) for the import source; ValueError names what is wrong."""
+    import importlib.util
+
+    if source.startswith("torchvision:"):
+        from ..graph.fx_import import torchvision_model
+
+        name = source.split(":", 1)[1]
+        return torchvision_model(name), name, (3, 224, 224)
+    if source.lower().endswith(".onnx"):
+        raise ValueError(f"{source}: importing ONNX graphs is not supported yet; import the PyTorch module "
+                         "(MODEL.py:ClassName) instead")
+    path, sep, cls = source.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        raise ValueError(f"{source}: give MODEL.py:ClassName, torchvision:NAME or MODEL.onnx")
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found")
+    # the user's own model file, named on the command line, is imported (run) like `python MODEL.py`
+    spec = importlib.util.spec_from_file_location(f"layerlab_import_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path}: cannot import it as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:
+        raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    klass = getattr(mod, cls, None)
+    if klass is None or not isinstance(klass, type):
+        raise ValueError(f"{path}: has no class {cls!r}")
+    try:
+        return klass(), cls, (1, 28, 28)
+    except TypeError as exc:
+        raise ValueError(f"{path}:{cls}: cannot be built without arguments ({exc})") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..cli import check_output_file, write_report
+    from ..fsutil import atomic_write_with
+    from ..graph.fx_import import ImportError_, import_module
+    from ..project import save_project
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists (use --force to overwrite)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    check_output_file(str(out), "-o")
+    try:
+        module, name, shape = _load_source(args.source)
+        if args.input_shape:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+            if not shape or min(shape) < 1:
+                raise ValueError("--input-shape: give positive sizes such as 3,224,224")
+        if args.weights:
+            from ..train.checkpoint import CheckpointError, read_torch_file
+
+            try:
+                module.load_state_dict(read_torch_file(args.weights))
+            except (CheckpointError, RuntimeError) as exc:
+                raise ValueError(f"--weights: {args.weights}: {str(exc).splitlines()[0][:200]}") from None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        res = import_module(module, shape, name, description=f"Imported from {args.source} by `layerlab import`.")
+    except ImportError_ as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    save_project(res.project, out)
+    weights = out.with_suffix(".pt")
+    atomic_write_with(weights, lambda fh: torch.save(res.state_dict, fh))
+    n = len(res.project.model.nodes)
+    params = sum(v.numel() for k, v in res.state_dict.items() if not k.endswith(("running_mean", "running_var",
+                                                                                   "num_batches_tracked")))
+    print(f"wrote {out} ({n} nodes, {params:,} parameters) and its weights {weights}")
+    print(f"verified: the compiled project gives the module's outputs (max abs diff {res.max_abs_diff:.2e})")
+    write_report(args.report, {"project": str(out), "weights": str(weights), "nodes": n, "params": params,
+                               "max_abs_diff": res.max_abs_diff, "source": args.source})
+    return EXIT_OK
+
+
 class _Printer:
     def __init__(self, quiet: bool):
         from ..train.api import CliProgress

@@ -115,9 +115,12 @@ def train_project(project: Any, out_dir: str | Path, *, resume: str | None = Non
         rep(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
         return rep.report(out, name)
     if runner_mode == "inline":
+        from ..threads import choose_threads
         from .loop import TrainLoop
 
-        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer).run()
+        # the free cores, not torch's default of every core: beside a busy process that collapsed 15x
+        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer,
+                  threads=choose_threads()).run()
     else:
         from .runner import make_runner
 

@@ -340,6 +340,13 @@ class TrainLoop:
             shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
             more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
             self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
+        if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
+            from ..graph.datacheck import DataFacts, check_model_against_data
+            from .optim import check_task_loss
+
+            if t.task not in ("gan", "vae"):
+                check_task_loss(t.task, t.loss)  # a loss that does not fit the task is the first thing to fix
+            check_model_against_data(p, DataFacts(tuple(bundle.input_shape), bundle.num_classes, p.data.dataset))
         image_data = len(bundle.input_shape) == 3
         channels = bundle.input_shape[0] if image_data else 1
         self.augment = build_augment(p.data.augment, channels) if p.data.augment and image_data else None
