@@ -16,6 +16,8 @@ from typing import Any
 from . import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+MAX_PRINTED = 50  # problems printed by `check`; the rest are summarised ("… and 4,990 more")
+MAX_REPORTED = 1000  # problems listed in a --report file (their counts are always exact)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,14 +42,15 @@ def check_output_file(path: str | None, flag: str) -> None:
         raise OutputError(f"{flag}: {problem}")
 
 
-def write_report(path: str | None, report: dict[str, Any]) -> None:
+def write_report(path: str | None, report: dict[str, Any], compact: bool = False) -> None:
+    """``compact``: no indentation, so json's C encoder writes big reports (10,000 nodes) in a blink."""
     if not path:
         return
     from .fsutil import atomic_write_text
 
     check_output_file(path, "--report")
     try:
-        atomic_write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
+        atomic_write_text(path, json.dumps(report, indent=None if compact else 2, default=_json_default) + "\n")
     except OSError as exc:
         raise OutputError(f"--report: cannot write {path}: {exc.strerror or exc}") from None
 
@@ -159,20 +162,30 @@ def cmd_check(args) -> int:
     total_params = sum(r.total_params for r in graphs.values())
     total_macs = sum(r.total_macs for r in graphs.values())
     print(f"\ntotal: {total_params:,} parameters, {total_macs:,} MACs per sample")
-    for e in errors:
+    for e in errors[:MAX_PRINTED]:
         fix = f" (fix: {e['fixes'][0]})" if e.get("fixes") else ""
-        print(f"{e['level']}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
+        print(f"{e['level']}: {args.file}: {e['path']}: {e['message']}{fix}", file=sys.stderr)
+    if len(errors) > MAX_PRINTED:
+        rest = f" (the first {MAX_REPORTED:,} are in the --report file)" if args.report else " (--report FILE lists more)"
+        print(f"… and {len(errors) - MAX_PRINTED:,} more{rest}", file=sys.stderr)
+    errs = [e for e in errors if e["level"] == "error"]
+    warns = [e for e in errors if e["level"] != "error"]
+    gjson = {k: r.to_json() for k, r in graphs.items()}
+    for g in gjson.values():  # the same problems are listed once, at the top (bounded)
+        g["error_count"] = len(g.pop("errors"))
     report: dict[str, Any] = {
         "ok": ok,
         "file": str(args.file),
-        "errors": [e for e in errors if e["level"] == "error"],
-        "warnings": [e for e in errors if e["level"] != "error"],
-        "nodes": [n for r in graphs.values() for n in r.to_json()["nodes"]],
-        "graphs": {k: r.to_json() for k, r in graphs.items()},
+        "errors": errs[:MAX_REPORTED],
+        "warnings": warns[:MAX_REPORTED],
+        "error_count": len(errs),
+        "warning_count": len(warns),
+        "nodes": [n for g in gjson.values() for n in g["nodes"]],
+        "graphs": gjson,
         "total_params": total_params,
         "total_macs": total_macs,
     }
-    write_report(args.report, report)
+    write_report(args.report, report, compact=len(report["nodes"]) > 1000)
     if ok:
         print("ok: the model compiles")
     return EXIT_OK if ok else EXIT_BAD_INPUT

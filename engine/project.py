@@ -620,18 +620,23 @@ def _bad_literal_path(text: str) -> str | None:
 
 
 def _too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
-    """The path of the first value nested deeper than ``limit`` (iterative: deep input cannot overflow)."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    """The path of the first value nested deeper than ``limit`` (iterative: deep input cannot overflow).
+    Each container keeps a link to its parent entry; the path text is built only when one is too deep."""
+    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
     while stack:
-        v, path, depth = stack.pop()
-        if isinstance(v, (dict, list)):
-            if depth >= limit:
-                return path or "(top level)"
-            items = v.items() if isinstance(v, dict) else enumerate(v)
-            for k, item in items:
-                if isinstance(item, (dict, list)):
-                    sub = f"{path}.{k}" if isinstance(k, str) else f"{path}[{k}]"
-                    stack.append((item, sub.lstrip("."), depth + 1))
+        entry = stack.pop()
+        v, depth = entry[0], entry[1]
+        if depth >= limit:
+            keys = []
+            while entry is not None and entry[3] is not None:
+                keys.append(entry[2])
+                entry = entry[3]
+            path = ""
+            for k in reversed(keys):
+                path = f"{path}.{k}".lstrip(".") if isinstance(k, str) else f"{path}[{k}]"
+            return path or "(top level)"
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        stack.extend((c, depth + 1, k, entry) for k, c in items if isinstance(c, (dict, list)))
     return None
 
 

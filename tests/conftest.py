@@ -28,3 +28,14 @@ def tmp_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("LAYERLAB_DATA_DIR", str(tmp_path / "data" / "LayerLab"))
     return tmp_path
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.slow`` tests (long variants of quick ones) run with ``LAYERLAB_SLOW=1`` or ``-m slow``,
+    so ``make test`` stays within its budget."""
+    if os.environ.get("LAYERLAB_SLOW") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="long variant: set LAYERLAB_SLOW=1 (or -m slow) to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -278,6 +278,99 @@ def _cycle_path(comp: list[str], succ: dict[str, list[str]], order: dict[str, in
 
 
 MAX_BLOCK_DEPTH = 16
+BYTES_PER_VALUE = 4  # float32
+TRAIN_PARAM_FACTOR = 4  # weights + gradients + two optimizer moments (Adam); SGD needs less
+TRAIN_ACTIVATION_FACTOR = 2  # outputs kept for the backward pass + their gradients
+LOOP_SHOWN = 8  # nodes of a cycle spelled out in its message (a 5,000-node loop is not printed 5,000 times)
+
+
+def memory_budget() -> int:
+    """Bytes a model may plan to use: ``$LAYERLAB_MEMORY_GB`` if set, else this machine's physical memory."""
+    import os
+
+    env = os.environ.get("LAYERLAB_MEMORY_GB")
+    if env:
+        try:
+            return int(float(env) * 1024**3)
+        except ValueError:
+            pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 8 * 1024**3
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _loop_text(loop: list[str]) -> str:
+    if len(loop) <= LOOP_SHOWN + 1:
+        return " -> ".join(loop)
+    head = " -> ".join(loop[: LOOP_SHOWN // 2])
+    tail = " -> ".join(loop[-2:])
+    return f"{head} -> … -> {tail}, {len(loop) - 1:,} nodes"
+
+
+def _numel(shape: Sequence[int] | None) -> int:
+    n = 1
+    for d in shape or ():
+        n *= int(d)
+    return n
+
+
+def weight_memory_problems(res: CompileResult, budget: int | None = None) -> list[NodeError]:
+    """Errors/warnings when the weights (and what training keeps beside them) cannot fit in memory:
+    found from shapes before anything is allocated, each on the node that causes it, with the figure."""
+    budget = memory_budget() if budget is None else budget
+    nodes = [n for n in res.nodes if n.connected and n.params]
+    if not nodes:
+        return []
+    out: list[NodeError] = []
+    biggest = max(nodes, key=lambda n: n.params)
+    one = biggest.params * BYTES_PER_VALUE
+    train = res.total_params * BYTES_PER_VALUE * TRAIN_PARAM_FACTOR
+    if one > budget:
+        out.append(NodeError(biggest.id, f"this layer alone holds {biggest.params:,} parameters ({fmt_bytes(one)} as "
+                                         f"float32), more than the {fmt_bytes(budget)} of memory available; make it "
+                                         "smaller", res.graph, kind="memory"))
+    elif train > budget:
+        out.append(NodeError(biggest.id, f"training needs about {fmt_bytes(train)} for the {res.total_params:,} "
+                                         f"parameters (weights, gradients, optimizer state), more than the "
+                                         f"{fmt_bytes(budget)} of memory available; this layer has "
+                                         f"{biggest.params:,} of them: make it smaller", res.graph, kind="memory"))
+    elif train > budget // 2:
+        out.append(NodeError(biggest.id, f"training needs about {fmt_bytes(train)} for the parameters, more than half "
+                                         f"the {fmt_bytes(budget)} of memory; this layer has {biggest.params:,} of "
+                                         "them", res.graph, "warning", kind="memory"))
+    return out
+
+
+def activation_memory_problems(res: CompileResult, batch_size: int, budget: int | None = None) -> list[NodeError]:
+    """Errors/warnings when one training batch (activations kept for backward, plus the weights' share)
+    cannot fit in memory; on the node with the largest output, with the figure and the fix."""
+    budget = memory_budget() if budget is None else budget
+    nodes = [n for n in res.nodes if n.connected and n.output_shape is not None]
+    if not nodes or batch_size < 1:
+        return []
+    per_sample = sum(_numel(n.output_shape) for n in nodes)
+    acts = per_sample * batch_size * BYTES_PER_VALUE * TRAIN_ACTIVATION_FACTOR
+    total = acts + res.total_params * BYTES_PER_VALUE * TRAIN_PARAM_FACTOR
+    if total <= budget // 2:
+        return []
+    big = max(nodes, key=lambda n: _numel(n.output_shape))
+    vals = _numel(big.output_shape)
+    shape = "[" + ", ".join(str(d) for d in big.output_shape or ()) + "]"
+    msg = (f"its output {shape} is {vals:,} values per sample ({fmt_bytes(vals * batch_size * BYTES_PER_VALUE)} for a "
+           f"batch of {batch_size}); training needs about {fmt_bytes(total)} in all")
+    if total > budget:
+        return [NodeError(big.id, f"{msg}, more than the {fmt_bytes(budget)} of memory available: lower "
+                                  "data.batch_size or make this layer smaller", res.graph, kind="memory")]
+    return [NodeError(big.id, f"{msg}, more than half the {fmt_bytes(budget)} of memory", res.graph, "warning",
+                      kind="memory")]
 
 
 def analyze(graph: GraphSpec | dict, graph_path: str = "model", *, blocks: dict[str, GraphSpec] | None = None,
@@ -414,7 +507,7 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model", *, blocks: dict[
         rest = [n for n in ids if n not in done]
         for comp in sorted(_cycles(rest, succ), key=lambda c: min(order[x] for x in c)):
             loop = _cycle_path(comp, succ, order)
-            text = " -> ".join(loop)
+            text = _loop_text(loop)
             for nid in sorted(comp, key=order.__getitem__):
                 err(nid, f"is part of a cycle ({text}); a model must flow one way, from Input to Output")
                 in_cycle.add(nid)
@@ -505,10 +598,12 @@ def analyze(graph: GraphSpec | dict, graph_path: str = "model", *, blocks: dict[
         for i in infos
     ]
 
-    ok = not any(e.level == "error" for e in errors)
     total_params = sum(i.params for i in infos if i.connected)
     total_macs = sum(i.macs for i in infos if i.connected)
-    res = CompileResult(ok, errors, infos, total_params, total_macs, input_ids, output_id, graph_path)
+    res = CompileResult(False, errors, infos, total_params, total_macs, input_ids, output_id, graph_path)
+    if not _stack:  # a block's weights are counted where it is used
+        errors += weight_memory_problems(res)
+    res.ok = not any(e.level == "error" for e in errors)
     return res
 
 
@@ -570,7 +665,11 @@ def analyze_project(project: Project, *, data: Any = "auto") -> dict[str, Compil
     blocks = project.blocks or {}
     out: dict[str, CompileResult] = {}
     for gpath, g in project.graphs().items():
-        out[gpath] = analyze(g, gpath, blocks=blocks)
+        res = analyze(g, gpath, blocks=blocks)
+        if res.ok:  # shapes are all known: one batch's activations must fit too
+            res.errors += activation_memory_problems(res, project.data.batch_size)
+            res.ok = not any(e.level == "error" for e in res.errors)
+        out[gpath] = res
     first_use: dict[str, NodeInfo] = {}
     for res in list(out.values()):
         for info in _walk_infos(res):
@@ -600,6 +699,9 @@ def problems_of(results: dict[str, CompileResult], level: str = "error") -> list
 
 
 __all__ = [
+    "activation_memory_problems",
+    "memory_budget",
+    "weight_memory_problems",
     "NodeError",
     "NodeInfo",
     "CompileResult",

@@ -106,6 +106,14 @@ def train_project(project: Any, out_dir: str | Path, *, resume: str | None = Non
     name = getattr(project, "name", None) or (project.get("name") if isinstance(project, dict) else None) or "project"
     out = Path(out_dir)
     rep = _Report(on_event)
+    from .loop import RunFolderError, check_run_folder
+
+    try:  # a new run never replaces another run's results
+        check_run_folder(out, resume)
+    except RunFolderError as exc:
+        rep(Error(message=str(exc), details="", kind="bad_project"))
+        rep(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
+        return rep.report(out, name)
     if runner_mode == "inline":
         from ..threads import choose_threads
         from .loop import TrainLoop

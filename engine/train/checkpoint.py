@@ -119,6 +119,11 @@ def verified(p: Path, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _short(v: Any) -> str:
+    text = repr(v) if not isinstance(v, torch.Tensor) else f"a tensor of shape {list(v.shape)}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
     """What a checkpoint file holds, for lists and labels: ``kind``, ``epoch`` (0-based, the last epoch
     it completed, or the one it stopped inside), ``global_step``, ``mid_epoch``, ``saved_at``, and the
@@ -141,11 +146,6 @@ def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
         "saved_at": float(data.get("saved_at", 0.0) or 0.0),
         "wall_s": float(sum(float(r.get("wall_s", 0.0) or 0.0) for r in history if isinstance(r, dict))),
     }
-
-
-def _short(v: Any) -> str:
-    text = repr(v) if not isinstance(v, torch.Tensor) else f"a tensor of shape {list(v.shape)}"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def model_state_from(path: str | os.PathLike, name: str = "model") -> dict[str, torch.Tensor]:

@@ -78,7 +78,9 @@ def used_run_folder(run_dir: str | Path) -> str | None:
 
 def check_run_folder(run_dir: str | Path, resume: str | None = None) -> None:
     """A new run never replaces another run's results: a used folder is refused (``RunFolderError``)
-    unless this is a resume of a checkpoint from that same folder."""
+    unless this is a resume of a checkpoint from that same folder. Checked by ``train_project`` (the
+    CLI, the API) and the studio's runs; jobs that train on purpose into their own folder (compress's
+    fine-tuning) drive ``TrainLoop`` directly."""
     run_dir = Path(run_dir)
     used = used_run_folder(run_dir)
     if used is None:
@@ -322,12 +324,12 @@ class TrainLoop:
 
         self.project = prepare_project(self._project_in, self._overrides)
         p, t = self.project, self.project.train
+        _refuse_what_cannot_fit(p)
         self.device = resolve_device(t.device)
         threads = t.threads or self.default_threads
         if threads:
             torch.set_num_threads(int(threads))  # process-wide
         seed_everything(t.seed)
-        check_run_folder(self.run_dir, self.resume_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         from ..fsutil import remove_stale_temps
 
@@ -790,6 +792,16 @@ class TrainLoop:
         )
         self.emit(fin)
         return fin
+
+
+def _refuse_what_cannot_fit(project: Project) -> None:
+    """Memory estimated from shapes (``analyze``) before any tensor exists: a model or batch that cannot
+    fit is bad input, named by node and figure, instead of a crash in the allocator minutes later."""
+    from ..graph import CompileError, analyze_project, problems_of
+
+    mem = [e for e in problems_of(analyze_project(project)) if e.kind == "memory"]
+    if mem:
+        raise CompileError(mem, mem[0].graph)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
