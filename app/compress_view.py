@@ -179,7 +179,8 @@ class CompressView(QWidget):
         f.addRow("method", self.prune_method)
         f.addRow("amount", self.prune_amount)
         f.addRow("rounds", self.prune_rounds)
-        f.addRow("fine-tune epochs / round", self.prune_epochs)
+        self.prune_epochs.setToolTip("fine-tuning epochs after each pruning round (0: none)")
+        f.addRow("fine-tune epochs", self.prune_epochs)
         f.addRow(self.prune_btn)
 
         quant = QGroupBox("Quantize")
@@ -271,6 +272,9 @@ class CompressView(QWidget):
         self.train_x: list[float] = []
         self.train_y: list[float] = []
 
+        for combo in (self.prune_method, self.quant_method, self.student, self.export_format, self.axis):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
@@ -303,8 +307,8 @@ class CompressView(QWidget):
         ab = QHBoxLayout()
         ab.addWidget(QLabel("accuracy against"))
         ab.addWidget(self.axis)
-        ab.addWidget(QLabel("— red: the Pareto front"))
         ab.addStretch(1)
+        self.plot.setTitle("red: the Pareto front", size="9pt")
         pv.addLayout(ab)
         pv.addWidget(self.plot)
         self.plots = QTabWidget()
