@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -150,6 +152,7 @@ class DataView(QWidget):
 
     def __init__(self, doc: DocumentController, prompts: DataPrompts | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setObjectName("dataView")  # the Start page finds the view by this name
         self.doc = doc
         self.prompts = prompts or DataPrompts(self)
         if getattr(self.prompts, "parent", None) is None:
@@ -253,10 +256,13 @@ class DataView(QWidget):
         ll.addLayout(detail)
 
         self.side = QTabWidget()
-        self.side.addTab(self._build_split_tab(), "Split && shape")
-        self.side.addTab(self._build_augment_tab(), "Augmentation")
-        self.side.addTab(self._build_stats_tab(), "Statistics")
-        self.side.addTab(self._build_audit_tab(), "Audit")
+        for page, title in ((self._build_split_tab(), "Split && shape"), (self._build_augment_tab(), "Augmentation"),
+                            (self._build_stats_tab(), "Statistics"), (self._build_audit_tab(), "Audit")):
+            scroll = QScrollArea()  # a small window scrolls the controls instead of squeezing them
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(page)
+            self.side.addTab(scroll, title)
         self.splitter = QSplitter()
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.side)
@@ -399,7 +405,9 @@ class DataView(QWidget):
     def _build_stats_tab(self) -> QWidget:
         w = QWidget()
         lay = QVBoxLayout(w)
-        lay.addWidget(QLabel("Mean and standard deviation per channel over the training split, in [0, 1]."))
+        intro = QLabel("Mean and standard deviation per channel over the training split, in [0, 1].")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
         self.stats_btn = QPushButton("Compute mean / std")
         self.stats_btn.clicked.connect(self.compute_stats)
         self.stats_label = QLabel("")

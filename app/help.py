@@ -40,7 +40,9 @@ VIEW_HELP: dict[str, str] = {
         "is wrong there and how to fix it.</p>"),
     "Data": (
         "<p>Choose what the model learns from: a bundled dataset, a torchvision dataset, an image folder or a "
-        "CSV file. See thumbnails and the class balance, the validation split and what augmentation does.</p>"),
+        "CSV file. See thumbnails and the class balance, the validation split and what augmentation does. "
+        "<b>Audit</b> finds unreadable files, duplicates (also across classes and across the train/validation "
+        "split), imbalance and blank images before you train; <b>Exclude</b> leaves files out (undoable).</p>"),
     "Compress & Export": (
         "<p>Make a trained model smaller or faster (pruning, quantization, distillation), compare the variants, "
         "and export them (ONNX, state dict, Python code).</p>"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMenu, QScrollArea, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
 from engine.project import ProjectError, parse_project
 from engine.templates import EMPTY, list_templates, load_template
@@ -21,25 +21,21 @@ from .bridge import RunnerBridge
 from .compress_view import CompressView, DialogPrompts, JobBridge
 from .current_run import CurrentRun
 from .data_view import DataView
+from .designer import DesignerView
 from .document import DocumentController
 from .help import HelpMenu
+from .layout import scrollable
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
 from .start_view import StartView, show_at_start
+from .text import elide
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
+TITLE_CHARS = 80  # window managers lay out (and some crash on) megabyte titles
 
-
-def _scrolling(view: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setObjectName(f"{view.objectName() or 'view'}Scroll")
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(view)
-    return area
 
 
 class MainWindow(QMainWindow):
@@ -75,9 +71,12 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self.train_view = TrainView(self.doc, self.bridge, self.prompts, self.data_dir / "runs")
+        self.train_view.runStarted.connect(self._autosave_run_started)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
         self.current_run = CurrentRun(self)  # the trained run Compress & Export works on
         self.train_view.runFinished.connect(
             lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
@@ -89,8 +88,8 @@ class MainWindow(QMainWindow):
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
         # on a small screen the view scrolls rather than forcing the window larger than the screen
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), _scrolling(self.data_view), "Data")
-        self.tabs.setCurrentWidget(self.train_view)
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
+        self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -171,10 +170,19 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_save)
         f.addAction(self.act_save_as)
         f.addSeparator()
+        self.act_reopen_last = QAction("Reopen last project at start", self, checkable=True)
+        self.act_reopen_last.setChecked(st.reopen_last())
+        self.act_reopen_last.setStatusTip("Start with the project you had open last time (else a template)")
+        self.act_reopen_last.toggled.connect(st.set_reopen_last)
+        f.addAction(self.act_reopen_last)
+        f.addSeparator()
         f.addAction(self.act_quit)
         e = mb.addMenu("&Edit")
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
+        e.addSeparator()
+        for a in self.designer.edit_actions():
+            e.addAction(a)
         t = mb.addMenu("&Train")
         for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
             t.addAction(a)
@@ -218,7 +226,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = self.doc.display_name() if self.doc.project else "no project"
-        self.setWindowTitle(f"{name}[*] — LayerLab Studio")
+        self.setWindowTitle(f"{elide(name, TITLE_CHARS)}[*] — LayerLab Studio")
         self.setWindowModified(self.doc.dirty)
 
     def _on_replaced(self) -> None:
@@ -318,39 +326,72 @@ class MainWindow(QMainWindow):
         return True
 
     # -- autosave / recovery ---------------------------------------------------------------
-    def autosave_now(self) -> Path | None:
-        if self.doc.project is None or not self.doc.dirty:
+    def autosave_now(self, force: bool = False) -> Path | None:
+        """Write this session's autosave when the document has unsaved changes (or ``force``: a run
+        started, so a crash must be able to bring the run back even for a clean document)."""
+        if self.doc.project is None or not (self.doc.dirty or force):
             return None
         try:
-            return self.session.write_autosave(self.doc.project.to_dict(), str(self.doc.path) if self.doc.path else None)
+            return self.session.write_autosave(self.doc.project.to_dict(),
+                                               str(self.doc.path) if self.doc.path else None,
+                                               run_dir=self.train_view.last_run_dir, dirty=self.doc.dirty)
         except OSError as exc:
             log.warning("autosave failed: %s", exc)
             return None
 
+    def _autosave_run_started(self, _run_dir: str) -> None:
+        self.autosave_now(force=True)
+
     def check_recovery(self) -> bool:
-        """Offer each autosave left by a crashed session; True if one was restored."""
+        """Offer each autosave left by a crashed session; True if one was restored. An autosave is
+        removed only when the user restores or discards it ("later" keeps it for the next start)."""
         recs = self.session.find_recoverable()
         self.recoveryOffered.emit(len(recs))
         for rec in recs:
-            if self.prompts.ask_restore(rec):
-                try:
-                    project = parse_project(rec.document, f"autosave of {rec.name}")
-                except ProjectError as exc:
-                    self.prompts.project_problems(str(rec.autosave), [str(p) for p in exc.problems])
-                    discard(rec.marker, rec.autosave)
-                    continue
-                self.doc.replace(project, rec.project_path, dirty=True)
+            answer = self.prompts.ask_restore(rec)
+            answer = {True: "restore", False: "discard", None: "later"}.get(answer, answer)
+            if answer == "later":
+                continue
+            if answer != "restore":
                 discard(rec.marker, rec.autosave)
-                self.autosave_now()
-                return True
+                continue
+            try:
+                project = parse_project(rec.document, f"autosave of {rec.name}")
+            except ProjectError as exc:
+                self.prompts.project_problems(str(rec.autosave), [str(p) for p in exc.problems])
+                continue  # kept on disk: nothing is deleted that the user did not discard
+            self.doc.replace(project, rec.project_path, dirty=rec.dirty or not rec.project_path or rec.project_changed)
+            self._link_recovered_run(rec)
+            self.autosave_now(force=bool(self.train_view.last_run_dir))  # ours now, then theirs can go
             discard(rec.marker, rec.autosave)
+            return True
         return False
+
+    def _link_recovered_run(self, rec) -> None:
+        """Show the run the crashed session was training (curves, checkpoints, samples) and offer to
+        resume it from its last checkpoint."""
+        run = Path(rec.run_dir) if rec.run_dir else None
+        if (run is None or not run.is_dir()) and rec.project_path:
+            run = latest_run(rec.project_path)
+        if run is None or not self.train_view.show_past_run(run):
+            return
+        if rec.project_path:
+            remember_run(rec.project_path, run)
+        last = run / "checkpoints" / "last.pt"
+        ask = getattr(self.prompts, "ask_resume_training", None)
+        if last.is_file() and ask is not None and ask(str(run), str(last)):
+            self.train_view.start(resume=str(last))
 
     # -- start-up helpers ------------------------------------------------------------------
     def open_initial(self, path: str | None) -> None:
-        """The project from the command line, else a fresh one from the default template."""
+        """The project from the command line, else the last project (setting ``startup/reopenLast``,
+        on by default), else a fresh one from the default template."""
         if path and self.open_path(path, ask=False):
             return
+        if not path and st.reopen_last():
+            last = next(iter(st.recent_files()), None)
+            if last and Path(last).is_file() and self.open_path(last, ask=False):
+                return
         names = [t.name for t in list_templates()]
         if names:
             self.new_project(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0])

@@ -3,15 +3,18 @@ widget per image.
 
 The model knows only how many rows there are and how to ask for row ``r``'s pixels (``fetch(index) ->
 uint8 array | None``). ``data()`` for a row not yet cached queues a request and returns a placeholder;
-background threads decode newest-first (the rows on screen now, not the ones scrolled past), a timer
+background threads decode newest-first (the rows on screen now, not the ones scrolled past) and pause
+while the view is being scrolled (painting gets the CPU and the GIL; what is on screen when scrolling
+stops is decoded at once), a timer
 on the Qt thread turns finished arrays into ``QImage``s (an LRU cache) and announces them with one
 ``dataChanged`` per batch. The view uses uniform item sizes and batched layout, so Qt never measures
-100,000 items. Rows may be filtered (``set_rows``) without touching the cache.
+100,000 items. Rows (source indices, kept sorted) may be filtered (``set_rows``) without touching the cache.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 
@@ -26,6 +29,8 @@ INDEX_ROLE = Qt.ItemDataRole.UserRole + 1  # the source index of a row
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 2  # the class name
 STATE_ROLE = Qt.ItemDataRole.UserRole + 3  # "ready" | "loading" | "failed"
 MAX_PENDING = 1024  # older requests (rows scrolled past) are dropped first
+SCROLL_HOLD_S = 0.06  # decoding resumes this long after the last scroll step
+DRAIN_BUDGET_S = 0.006  # per timer tick, turning decoded arrays into QImages
 
 
 def to_qimage(a: np.ndarray) -> QImage:
@@ -49,6 +54,7 @@ class _Decoder:
         self.done: deque[tuple[int, np.ndarray | None]] = deque()
         self.cv = threading.Condition()
         self.stopped = False
+        self.hold_until = 0.0  # while the user scrolls, decoding waits: painting gets the CPU (and the GIL)
         self.threads = [threading.Thread(target=self._run, name=f"layerlab-thumbs-{k}", daemon=True)
                         for k in range(workers)]
         for t in self.threads:
@@ -64,6 +70,9 @@ class _Decoder:
                 self.queued.discard(self.pending.popleft())
             self.cv.notify()
 
+    def hold(self, seconds: float) -> None:
+        self.hold_until = time.monotonic() + seconds
+
     def forget_pending(self) -> None:
         with self.cv:
             self.pending.clear()
@@ -76,6 +85,10 @@ class _Decoder:
                     self.cv.wait()
                 if self.stopped:
                     return
+                wait = self.hold_until - time.monotonic()
+                if wait > 0:
+                    self.cv.wait(wait)
+                    continue
                 index = self.pending.pop()  # newest first: what is on screen now
             try:
                 arr = self.fetch(index)
@@ -101,7 +114,6 @@ class ThumbnailModel(QAbstractListModel):
                  cache_size: int = 4000, workers: int = 2, parent=None):
         super().__init__(parent)
         self._rows = np.zeros(0, dtype=np.int64)
-        self._row_of: dict[int, int] | None = None
         self._labels: Sequence[str] = labels or ()
         self._cache: OrderedDict[int, QImage | None] = OrderedDict()
         self.cache_size = cache_size
@@ -125,8 +137,7 @@ class ThumbnailModel(QAbstractListModel):
         self._fetch = fetch
         self._labels = labels or ()
         self._cache.clear()
-        self._rows = np.asarray(rows if rows is not None else np.zeros(0, dtype=np.int64), dtype=np.int64)
-        self._row_of = None
+        self._rows = np.sort(np.asarray(rows if rows is not None else np.zeros(0, dtype=np.int64), dtype=np.int64))
         if fetch is not None:
             self._decoder = _Decoder(fetch, self._workers)
             self._timer.start()
@@ -137,14 +148,18 @@ class ThumbnailModel(QAbstractListModel):
     def set_rows(self, rows: np.ndarray) -> None:
         """Show these source indices (a filter); cached thumbnails are kept."""
         self.beginResetModel()
-        self._rows = np.asarray(rows, dtype=np.int64)
-        self._row_of = None
+        self._rows = np.sort(np.asarray(rows, dtype=np.int64))
         if self._decoder is not None:
             self._decoder.forget_pending()
         self.endResetModel()
 
     def rows(self) -> np.ndarray:
         return self._rows
+
+    def hold_decoding(self, seconds: float = SCROLL_HOLD_S) -> None:
+        """Pause background decoding briefly (called while the view scrolls)."""
+        if self._decoder is not None:
+            self._decoder.hold(seconds)
 
     def shutdown(self) -> None:
         self._timer.stop()
@@ -185,27 +200,29 @@ class ThumbnailModel(QAbstractListModel):
         dec = self._decoder
         if dec is None or not dec.done:
             return
-        rows_changed = []
-        n = 0
-        row_of = self._row_lookup()
-        while dec.done and n < 512:
+        t_end = time.perf_counter() + DRAIN_BUDGET_S  # leave the rest of the frame to painting
+        srcs = []
+        while dec.done and time.perf_counter() < t_end:
             src, arr = dec.done.popleft()
-            n += 1
             self._cache[src] = to_qimage(arr) if arr is not None else None
-            r = row_of.get(src)
-            if r is not None:
-                rows_changed.append(r)
+            srcs.append(src)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        if rows_changed:
-            lo, hi = min(rows_changed), max(rows_changed)
-            self.dataChanged.emit(self.index(lo), self.index(hi), [Qt.ItemDataRole.DecorationRole])
-        self.thumbnailsReady.emit(n)
+        if srcs:
+            rows = self._rows_of(np.asarray(srcs, dtype=np.int64))
+            if len(rows):
+                self.dataChanged.emit(self.index(int(rows.min())), self.index(int(rows.max())),
+                                      [Qt.ItemDataRole.DecorationRole])
+        self.thumbnailsReady.emit(len(srcs))
 
-    def _row_lookup(self) -> dict[int, int]:
-        if self._row_of is None:
-            self._row_of = {int(s): r for r, s in enumerate(self._rows.tolist())}
-        return self._row_of
+    def _rows_of(self, srcs: np.ndarray) -> np.ndarray:
+        """Rows showing these source indices (rows are kept sorted, so a binary search; no 100k-entry dict)."""
+        r = self._rows
+        if not len(r):
+            return np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(r, srcs)
+        pos = np.clip(pos, 0, len(r) - 1)
+        return pos[r[pos] == srcs]
 
     def cached(self, src: int) -> bool:
         return src in self._cache
@@ -271,6 +288,7 @@ class ThumbnailGrid(QListView):
         self.thumbs = model or ThumbnailModel(parent=self)
         self.setModel(self.thumbs)
         self.clicked.connect(self._clicked)
+        self.verticalScrollBar().valueChanged.connect(lambda _v: self.thumbs.hold_decoding())
 
     def _clicked(self, index: QModelIndex) -> None:
         if index.isValid():

@@ -13,7 +13,6 @@ by a median 9 of 64 bits while different look-alike digits were within 4. Correl
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import time
 from collections import Counter, defaultdict
@@ -26,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from . import convert
-from .sources import Cancelled, FolderSource, Source, read_header
+from .sources import MAX_IMAGE_BYTES, Cancelled, FolderSource, Source, parse_header, read_regular
 
 THUMB = 32
 CANDIDATE_COS = 0.95  # 16x16 thumbnails this similar are compared at 32x32 ...
@@ -84,16 +83,14 @@ def _reduce_folder(src: FolderSource, idx: np.ndarray, progress, cancel):
 
     def one(k: int) -> None:
         path = src.entries[int(idx[k])].path
-        got = read_header(path)
+        data = read_regular(path, MAX_IMAGE_BYTES)  # one read: the digest and the decode share it
+        got = data if isinstance(data, str) else parse_header(data)
         if isinstance(got, str):
             errors[k] = got
             return
+        digests[k] = hashlib.blake2b(data, digest_size=16).digest()
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            digests[k] = hashlib.blake2b(data, digest_size=16).digest()
-            img = Image.open(io.BytesIO(data))
-            thumbs[k] = _grey_thumb(img)
+            thumbs[k] = _grey_thumb(got[0])
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             errors[k] = f"cannot decode ({str(exc).strip() or type(exc).__name__})"
         done[0] += 1

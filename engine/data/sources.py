@@ -209,9 +209,9 @@ class _Entry:
     mode: str
 
 
-def read_header(path: str) -> tuple[tuple[int, int], str] | str:
-    """((w, h), mode) from the image header, or the reason the file cannot be used. Opens only regular
-    files (O_NONBLOCK, then fstat), so a FIFO or a device behind a name can never block or flood."""
+def read_regular(path: str, limit: int) -> bytes | str:
+    """The bytes of a regular file (at most ``limit``), or the reason it cannot be used. Opens with O_NONBLOCK
+    and checks fstat before reading, so a FIFO or a device behind a name can never block or flood."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
@@ -225,40 +225,60 @@ def read_header(path: str) -> tuple[tuple[int, int], str] | str:
         if st.st_size > MAX_IMAGE_BYTES:
             return f"file too large ({st.st_size / 2**20:.0f} MiB > {MAX_IMAGE_BYTES // 2**20} MiB)"
         with os.fdopen(os.dup(fd), "rb") as fh:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(fh)
-                w, h = img.size
-                mode = img.mode
+            return fh.read(limit)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
+
+
+def parse_header(data: bytes) -> tuple[Image.Image, tuple[int, int], str] | str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            mode = img.mode
     except Image.DecompressionBombError:
         return "decompression bomb (the header declares far too many pixels)"
     except UnidentifiedImageError:
         return "not an image (unrecognised contents)"
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return f"unreadable image ({str(exc).strip() or type(exc).__name__})"
-    finally:
-        os.close(fd)
     if w < 1 or h < 1:
         return f"image has no pixels ({w}x{h})"
     if w * h > MAX_IMAGE_PIXELS:
         return f"decompression bomb ({w}x{h} = {w * h / 1e6:.0f} Mpx > {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)"
-    return (w, h), mode
+    return img, (w, h), mode
 
 
-def _open_image(path: str) -> Image.Image:
-    """The decoded image (pixels loaded). Raises ValueError with a plain reason on any failure."""
-    got = read_header(path)
+HEADER_BYTES = 64 * 1024  # enough for every format's header (PNG/JPEG/GIF/TIFF/WebP/BMP) in practice
+
+
+def read_header(path: str) -> tuple[tuple[int, int], str] | str:
+    """((w, h), mode) from the image header, or the reason the file cannot be used (pixels are not read)."""
+    data = read_regular(path, HEADER_BYTES)
+    if isinstance(data, str):
+        return data
+    got = parse_header(data)
+    if isinstance(got, str) and len(data) == HEADER_BYTES:
+        full = read_regular(path, MAX_IMAGE_BYTES)  # a header past 64 KiB (big EXIF/ICC blocks): read it all
+        got = parse_header(full) if not isinstance(full, str) else full
+    return got if isinstance(got, str) else (got[1], got[2])
+
+
+def open_image(path: str) -> Image.Image:
+    """The decoded image (pixels loaded), one read of the file. Raises ValueError with a plain reason."""
+    data = read_regular(path, MAX_IMAGE_BYTES)
+    if isinstance(data, str):
+        raise ValueError(data)
+    got = parse_header(data)
     if isinstance(got, str):
         raise ValueError(got)
+    img = got[0]
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_IMAGE_BYTES + 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            img.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError, UnidentifiedImageError) as exc:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         msg = str(exc).strip() or type(exc).__name__
         if "truncated" in msg:
             msg = "truncated image (" + msg + ")"
@@ -456,13 +476,13 @@ class FolderSource(Source):
 
     def sample(self, i: int) -> np.ndarray:
         """(C, H, W) uint8; raises ValueError naming the reason when the file does not decode."""
-        return self._convert(_open_image(self.entries[i].path))
+        return self._convert(open_image(self.entries[i].path))
 
     def thumbnail(self, i: int, size: int = 64) -> np.ndarray | None:
         """A display thumbnail, or None when the file does not decode."""
         e = self.entries[i]
         try:
-            img = _open_image(e.path)
+            img = open_image(e.path)
         except ValueError:
             return None
         return convert.thumb_array(img, size)

@@ -274,7 +274,10 @@ class ProcessRunner(Runner):
         self._finished = False
         self._after_error = None
         self._ready = self._ctx.Event() if job is None else None
+        from ..threads import apply_thread_env
+
         threads = self._threads or default_threads()
+        apply_thread_env()  # the child inherits it and reads it when its torch loads
         self._proc = self._ctx.Process(
             target=_child_main, name="layerlab-train",
             args=(job, self._cmd_q, self._evt_q, os.getpid(), threads, self._ready),
