@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
             lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
         self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
                                           JobBridge(self, mode=self.bridge.mode))
-        self.tabs.addTab(_scrolling(self.compress_view), "Compress && Export")
+        self.tabs.addTab(scrollable(self.compress_view), "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
