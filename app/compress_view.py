@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -154,6 +155,7 @@ class CompressView(QWidget):
         self.last_result: dict[str, Any] | None = None
         self.last_error: Error | None = None
         self._job_kind = ""
+        self._last_step, self._step_offset = 0, 0
         self._build()
         self._wire()
         self._run_changed(current_run.run_dir)
@@ -177,7 +179,8 @@ class CompressView(QWidget):
         f.addRow("method", self.prune_method)
         f.addRow("amount", self.prune_amount)
         f.addRow("rounds", self.prune_rounds)
-        f.addRow("fine-tune epochs / round", self.prune_epochs)
+        self.prune_epochs.setToolTip("fine-tuning epochs after each pruning round (0: none)")
+        f.addRow("fine-tune epochs", self.prune_epochs)
         f.addRow(self.prune_btn)
 
         quant = QGroupBox("Quantize")
@@ -260,7 +263,18 @@ class CompressView(QWidget):
         self.plot.addItem(self.front_curve)
         self.plot.addItem(self.scatter)
         self.labels: list[pg.TextItem] = []
+        # fine-tuning and distillation train through the loop: their loss, live
+        self.train_plot = pg.PlotWidget()
+        self.train_plot.setLabel("left", "training loss")
+        self.train_plot.setLabel("bottom", "step")
+        self.train_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.train_curve = self.train_plot.plot(pen=pg.mkPen(QColor(90, 160, 230), width=2))
+        self.train_x: list[float] = []
+        self.train_y: list[float] = []
 
+        for combo in (self.prune_method, self.quant_method, self.student, self.export_format, self.axis):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
@@ -293,12 +307,15 @@ class CompressView(QWidget):
         ab = QHBoxLayout()
         ab.addWidget(QLabel("accuracy against"))
         ab.addWidget(self.axis)
-        ab.addWidget(QLabel("— red: the Pareto front"))
         ab.addStretch(1)
+        self.plot.setTitle("red: the Pareto front", size="9pt")
         pv.addLayout(ab)
         pv.addWidget(self.plot)
+        self.plots = QTabWidget()
+        self.plots.addTab(pw, "Accuracy vs size / latency")
+        self.plots.addTab(self.train_plot, "Fine-tuning / distillation loss")
         split.addWidget(tw)
-        split.addWidget(pw)
+        split.addWidget(self.plots)
         split.setSizes([300, 300])
         rv.addWidget(split, 1)
         main = QSplitter(Qt.Orientation.Horizontal)
@@ -378,6 +395,10 @@ class CompressView(QWidget):
         self.last_error = None
         self.last_result = None
         self._job_kind = label
+        self.train_x, self.train_y = [], []
+        self._last_step, self._step_offset = 0, 0
+        self.train_curve.setData([], [])
+        self.plots.setCurrentIndex(0)
         self.progress.setValue(0)
         self.progress.setFormat(f"{label}: starting…")
         self.status.setText("")
@@ -555,9 +576,19 @@ class CompressView(QWidget):
         self.progress.setFormat(f"{self._job_kind}: {ev.stage} · {ev.fraction:.0%}")
 
     def _on_started(self, ev: Started) -> None:
+        if ev.start_step == 0 and not self.train_x:
+            self.plots.setCurrentWidget(self.train_plot)
         self.status.setText(f"training on {ev.device}: {ev.epochs} epoch(s) × {ev.steps_per_epoch} steps")
 
     def _on_train_progress(self, events: list[Progress]) -> None:
+        for p in events:  # each round / the baseline restarts its step count: continue the axis
+            if p.global_step <= self._last_step:
+                self._step_offset = self.train_x[-1] if self.train_x else 0
+            self._last_step = p.global_step
+            if "loss" in p.metrics:
+                self.train_x.append(float(self._step_offset + p.global_step))
+                self.train_y.append(float(p.metrics["loss"]))
+        self.train_curve.setData(self.train_x, self.train_y)
         ev = events[-1]
         loss = ev.metrics.get("loss")
         self.status.setText(f"epoch {ev.epoch + 1}, step {ev.step}" + (f", loss {loss:.4f}" if loss is not None else ""))

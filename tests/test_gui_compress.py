@@ -150,3 +150,12 @@ def test_add_variant_measures_a_file_made_elsewhere(qtbot, view, tmp_path):
     view.prompts.paths = [q["path"]]
     assert click_and_finish(qtbot, view, view.add_btn).status == "completed"
     assert [r["name"] for r in view.rows] == ["original", "elsewhere"] and view.rows[1]["dtype"] == "bf16"
+
+
+def test_fine_tuning_after_pruning_plots_its_loss_live(qtbot, view):
+    view.prune_method.setCurrentIndex(view.prune_method.findData("global"))
+    view.prune_epochs.setValue(1)
+    view.prune_rounds.setValue(2)
+    assert click_and_finish(qtbot, view, view.prune_btn).status == "completed"
+    xs, ys = view.train_curve.getData()
+    assert len(xs) >= 2 and all(b > a for a, b in zip(xs, xs[1:]))  # two rounds on one rising step axis

@@ -65,3 +65,9 @@ def test_layers_that_cannot_be_pruned_are_reported_not_failed(tmp_path):
 def test_bad_amounts_are_bad_input(cnn, tmp_path):
     with pytest.raises(CompressError, match="between 0 and 1"):
         prune_run(cnn, "global", 80, tmp_path / "x")
+
+
+def test_an_existing_run_folder_is_never_overwritten(cnn, tmp_path):
+    prune_run(cnn, "l1", 0.3, tmp_path / "once")
+    with pytest.raises(CompressError, match="already holds a run"):
+        prune_run(cnn, "l1", 0.3, tmp_path / "once")

@@ -60,3 +60,19 @@ def test_a_failing_job_becomes_an_error_and_the_runner_takes_the_next(mode):
         r.join(10)
         r.start_job(CountingJob(n=2))
         assert drain(r)[-1].status == "completed"
+
+
+def test_a_real_export_job_runs_in_the_spawned_child(tmp_path):
+    from helpers import train_tiny
+
+    from engine.compress.jobs import ExportJob
+
+    train_tiny(tmp_path / "run", limit=100, max_steps=2)
+    job = ExportJob(str(tmp_path / "run" / "model.pt"), None, compare=False, format="safetensors",
+                    out=str(tmp_path / "w.safetensors"))
+    with make_runner("process") as r:
+        r.start_job(job)
+        seen = drain(r, timeout=120)
+    assert seen[-1].status == "completed", [e for e in seen if isinstance(e, Error)]
+    (res,) = [e for e in seen if isinstance(e, JobResult)]
+    assert res.result["exports"][0]["verification"]["ok"] and (tmp_path / "w.safetensors").is_file()

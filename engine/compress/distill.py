@@ -97,9 +97,14 @@ def distill_run(run: Any, student: Any, out_dir: str | os.PathLike, *, epochs: i
         from ..train.jobs import JobContext
 
         ctx = JobContext("distill", lambda ev: None, None)
+    from .prune import refuse_existing_run
+
     sp = load_student(student, run, epochs)
     teacher = run.module("model", which)
     out = Path(out_dir)
+    refuse_existing_run(out)
+    if baseline:
+        refuse_existing_run(out.with_name(out.name + "-scratch"))
     ctx.progress(f"distilling into the student ({sp.train.epochs} epochs, T={temperature:g}, alpha={alpha:g})", 0.0)
     fin = TrainLoop(sp, out, emit=ctx.training_emit(), control=ctx.control,
                     trainer=make_distill_trainer(sp, teacher, temperature, alpha)).run()

@@ -228,6 +228,14 @@ def finetune(project: Any, module: nn.Module, out_dir: Path, epochs: int, ctx: A
     return {"status": fin.status, **{k: v for k, v in fin.final.items() if k.startswith("val_")}}
 
 
+def refuse_existing_run(out: Path) -> None:
+    """A variant never overwrites a run folder that is already there (its checkpoints, its weights)."""
+    if (out / "checkpoints").is_dir() or (out / "model.pt").is_file():
+        raise CompressError(f"-o: {out} already holds a run; choose a new output folder")
+    if out.exists() and not out.is_dir():
+        raise CompressError(f"-o: {out} exists and is not a folder")
+
+
 def write_run(out_dir: Path, project: Any, module: nn.Module) -> None:
     """A run folder for a variant: ``project.json`` + ``model.pt`` (what ``open_run`` reads)."""
     from ..fsutil import atomic_write_with
@@ -255,6 +263,7 @@ def prune_run(run: Any, method: str, amount: float, out_dir: str | os.PathLike, 
 
         ctx = JobContext("prune", lambda ev: None, None)
     out = Path(out_dir)
+    refuse_existing_run(out)
     project = run.project
     module = copy.deepcopy(run.module("model", which))
     graph = project.model
@@ -285,9 +294,8 @@ def prune_run(run: Any, method: str, amount: float, out_dir: str | os.PathLike, 
             project_r = project
         if finetune_epochs:
             ctx.progress(f"round {r + 1}/{rounds}: fine-tuning {finetune_epochs} epoch(s)", (r + 0.5) / rounds)
-            # each round is a run of its own (a run folder never receives a second run): the last one is
-            # the result's own history and checkpoints, earlier rounds keep theirs under finetune/
-            where = out if r == rounds - 1 else out / "finetune" / f"round{r + 1}"
+            # one run folder per round (a run folder holds one run); the last round's is OUT itself
+            where = out if r == rounds - 1 else out / "rounds" / str(r + 1)
             finetuned.append(finetune(project_r, module, where, finetune_epochs, ctx, masks))
             if ctx.stopped:
                 break
