@@ -139,3 +139,19 @@ def test_cli_download_from_a_mirror(server, tmp_path, monkeypatch, capsys):
     assert "4 file(s) ready" in capsys.readouterr().out
     assert main(["data", "inspect", "MNIST", "--root", str(tmp_path)]) == 0
     assert "300 samples" in capsys.readouterr().out
+
+
+def test_a_project_on_the_downloaded_files_trains(server, tmp_path):
+    import json
+
+    from helpers import linear_graph
+
+    url, spec, _ = server
+    dl.download("MNIST", tmp_path / "root", files=spec)
+    doc = {"format": "layerlab-project", "version": 2, "name": "mnist", "model": linear_graph(10),
+           "data": {"dataset": "torchvision:MNIST", "path": str(tmp_path / "root"), "batch_size": 32},
+           "train": {"device": "cpu", "epochs": 1}}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    assert main(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "run"), "--quiet",
+                 "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed"

@@ -165,3 +165,13 @@ def test_all_different_sizes_take_the_median_not_any_one_image(tmp_path):
     for k, (w, h) in enumerate([(4000, 3000), (30, 20), (40, 30), (50, 40), (60, 50)]):
         Image.new("L", (w, h)).save(root / "x" / f"{k}.png")
     assert FolderSource(root).input_shape == (1, 40, 50)  # median 50 x 40; the 4000 x 3000 photo decides nothing
+
+
+def test_a_dataset_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    root = tmp_path / "big"
+    (root / "x").mkdir(parents=True)
+    for k in range(3):
+        Image.new("RGB", (64, 64)).save(root / "x" / f"{k}.png")
+    monkeypatch.setenv("LAYERLAB_DATA_MEMORY_GB", "0.01")
+    with pytest.raises(DatasetError, match=r"3 samples of 3x2048x2048 need .* GiB.*lower data.image_size"):
+        load_bundle(DataSpec(dataset="folder", path=str(root), image_size=(2048, 2048)))
