@@ -171,7 +171,8 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     except ImportError as exc:
         raise DatasetError(f"torchvision:{name}: needs {exc.name or 'a missing package'} to read its files") from None
     except (RuntimeError, OSError, ValueError, TypeError, AssertionError, EOFError, KeyError) as exc:
-        why = str(exc).strip() or type(exc).__name__
+        why = str(exc).strip() if not isinstance(exc, AssertionError) else ""
+        why = why or f"the files are not valid {name} files ({type(exc).__name__})"
         raise DatasetError(f"torchvision:{name}: {why} ({hint})") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     if data.ndim == 3:
