@@ -21,7 +21,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("project", nargs="?", help="a LayerLab project (.json) to open")
     ap.add_argument("--template", help="start from this template (mlp, cnn, dcgan, ...) instead of a file")
     ap.add_argument("--screenshot", metavar="OUT.png", help="render the window offscreen, save it, exit")
-    ap.add_argument("--view", default="train", choices=["train"], help="the view to show in the screenshot")
+    ap.add_argument("--view", default="train", choices=["designer", "train"],
+                    help="the view to show in the screenshot")
     ap.add_argument("--train-steps", type=int, default=0, metavar="N",
                     help="with --screenshot: train N steps first (waits for the run to finish)")
     ap.add_argument("--data-limit", type=int, default=None, metavar="N", help="with --train-steps: use N samples")
@@ -52,8 +53,12 @@ async def _screenshot(win, args: argparse.Namespace) -> int:
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     win.resize(w, h)
+    win.tabs.setCurrentWidget(win.designer if args.view == "designer" else win.train_view)
     win.show()
     await asyncio.sleep(0.2)
+    if args.view == "designer":
+        win.designer.show_for_screenshot()
+        await asyncio.sleep(0.3)
     if args.train_steps > 0:
         loop = asyncio.get_event_loop()
         done: asyncio.Future = loop.create_future()
@@ -79,6 +84,9 @@ async def _screenshot(win, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.threads import apply_thread_env
+
+    apply_thread_env()  # before torch loads (here or in a training child): passive OpenMP waiting
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -18,6 +18,8 @@ from engine.layers import get_layer
 from engine.project import Project
 from widgets.graph_diagram import GraphDiagram
 
+from .text import elide
+
 
 def _shape(s) -> str:
     return "?" if s is None else "×".join(str(d) for d in s) or "scalar"
@@ -71,23 +73,26 @@ class ProjectPanel(QWidget):
             return
         d = project.data
         self.header.setText(
-            f"<b style='font-size:12pt'>{_esc(project.name)}</b><br>"
+            f"<b style='font-size:12pt'>{_esc(elide(project.name, 60))}</b><br>"
             f"{_esc(project.train.task)} · data: {_esc(d.dataset)}"
-            + (f" ({_esc(d.path)})" if d.path else "")
-            + (f"<br><span style='color:gray'>{_esc(project.description)}</span>" if project.description else "")
+            + (f" ({_esc(elide(d.path, 80))})" if d.path else "")
+            + (f"<br><span style='color:gray'>{_esc(elide(project.description, 300))}</span>" if project.description else "")
         )
         try:
             from engine.graph import analyze_project
+
+            results = analyze_project(project)  # graph rules and the model against its data, one place
         except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
             self.total.setText(f"Model summary unavailable: {exc}")
             return
         grand = 0
-        results = analyze_project(project)
         for gpath in project.graphs():
             top = QTreeWidgetItem([gpath.split(".")[-1], "", ""])
             top.setFirstColumnSpanned(False)
             self.tree.addTopLevelItem(top)
-            res = results[gpath]
+            res = results.get(gpath)
+            if res is None:
+                continue
             for n in res.nodes:
                 it = QTreeWidgetItem([n.id, _shape(n.output_shape), f"{n.params:,}"])
                 it.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -127,4 +132,4 @@ def layer_tooltip(node_id: str, type_name: str, problems: list[str] | None = Non
 def _esc(s: str) -> str:
     import html
 
-    return html.escape(str(s))
+    return html.escape(str(s), quote=False)

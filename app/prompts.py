@@ -46,12 +46,32 @@ class Prompts:
         )
         return {b.Save: "save", b.Discard: "discard"}.get(r, "cancel")
 
-    def ask_restore(self, rec: Recovery) -> bool:
+    def ask_restore(self, rec: Recovery) -> str:
+        """"restore" | "discard" | "later" (kept for the next start)."""
+        box = QMessageBox(self.parent)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Restore unsaved work?")
+        text = f"LayerLab did not close cleanly last time. There is an autosave of {rec.describe()}."
+        if rec.project_changed:
+            text += ("\n\nThe project file was saved after this autosave; restoring opens the autosaved "
+                     "version as unsaved changes.")
+        if rec.run_dir:
+            text += f"\n\nIt was training: the run in {rec.run_dir} is brought back too."
+        box.setText(text)
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Decide later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+    def ask_resume_training(self, run_dir: str, checkpoint: str) -> bool:
         b = QMessageBox.StandardButton
         r = QMessageBox.question(
-            self.parent, "Restore unsaved work?",
-            f"LayerLab did not close cleanly last time. An autosave of {rec.describe()} is newer than "
-            "the saved project.\n\nRestore it?", b.Yes | b.No, b.Yes,
+            self.parent, "Resume training?",
+            f"The run in {run_dir} was interrupted. Resume training from the last checkpoint ({checkpoint})?",
+            b.Yes | b.No, b.Yes,
         )
         return r == b.Yes
 

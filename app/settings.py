@@ -49,6 +49,18 @@ def autosave_seconds() -> int:
         return DEFAULT_AUTOSAVE_S
 
 
+def reopen_last() -> bool:
+    """Whether a start without a file reopens the last project (setting ``startup/reopenLast``, default on)."""
+    val = settings().value("startup/reopenLast", True)
+    return str(val).lower() not in ("false", "0", "no", "off")
+
+
+def set_reopen_last(on: bool) -> None:
+    s = settings()
+    s.setValue("startup/reopenLast", bool(on))
+    s.sync()
+
+
 def recent_files() -> list[str]:
     val = settings().value("recent/files", [])
     if isinstance(val, str):

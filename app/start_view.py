@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from engine.templates import list_templates
 
 from . import settings as st
+from .layout import page_of
 
 # views built elsewhere, found by object name first and tab text second (see find_tab)
 DESIGNER_TAB = ("designerView", "Designer")
@@ -35,7 +36,7 @@ DATA_TAB = ("dataView", "Data")
 def find_tab(tabs: QTabWidget, object_name: str, text: str) -> int:
     """Index of the tab whose page has ``object_name`` (or whose title is ``text``); -1 if none."""
     for i in range(tabs.count()):
-        if tabs.widget(i).objectName() == object_name:
+        if object_name in (tabs.widget(i).objectName(), getattr(page_of(tabs.widget(i)), "objectName", str)()):
             return i
     for i in range(tabs.count()):
         if tabs.tabText(i).replace("&", "") == text:

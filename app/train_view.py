@@ -540,12 +540,14 @@ class TrainView(QWidget):
 
     @staticmethod
     def _check(project) -> list[str]:
-        """The model's errors, from the same analysis as the designer's badges and ``layerlab check``."""
+        """The problems that stop training, from the one analysis (graph rules and the model against
+        its data), each with its graph path and node."""
         try:
             from engine.graph import analyze_project, problems_of
-        except Exception:  # noqa: BLE001 - no compiler available: let the runner report
-            return []
-        return [f"{e.graph}: {e}" for e in problems_of(analyze_project(project))]
+
+            return [f"{e.graph}: {e}" for e in problems_of(analyze_project(project))]
+        except Exception as exc:  # noqa: BLE001 - an analysis that cannot run: let the runner report
+            return [] if isinstance(exc, ImportError) else [str(exc)]
 
     def toggle_pause(self) -> None:
         if not self.bridge.running:

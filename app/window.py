@@ -18,17 +18,24 @@ from . import settings as st
 from .analysis import AnalysisService
 from .autosave import Session, discard
 from .bridge import RunnerBridge
+from .compress_view import CompressView, DialogPrompts, JobBridge
+from .current_run import CurrentRun
 from .data_view import DataView
+from .designer import DesignerView
 from .document import DocumentController
 from .help import HelpMenu
+from .layout import scrollable
 from .project_panel import ProjectPanel
 from .prompts import Prompts
 from .run_history import latest_run, remember_run
 from .start_view import StartView, show_at_start
+from .text import elide
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
+TITLE_CHARS = 80  # window managers lay out (and some crash on) megabyte titles
+
 
 
 class MainWindow(QMainWindow):
@@ -64,15 +71,25 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self.train_view = TrainView(self.doc, self.bridge, self.prompts, self.data_dir / "runs")
+        self.train_view.runStarted.connect(self._autosave_run_started)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.train_view, "Train")
+        self.designer = DesignerView(self.doc, self.analysis, self.data_dir / "blocks")
+        self.tabs.insertTab(0, self.designer, "Designer")  # the first tab; Train is one tab away
+        self.current_run = CurrentRun(self)  # the trained run Compress & Export works on
+        self.train_view.runFinished.connect(
+            lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
+        self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
+                                          JobBridge(self, mode=self.bridge.mode))
+        self.tabs.addTab(self.compress_view, "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self.data_view, "Data")
-        self.tabs.setCurrentWidget(self.train_view)
+        # on a small screen the view scrolls rather than forcing the window larger than the screen
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
+        self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
         self.project_dock = QDockWidget("Project", self)
@@ -153,10 +170,19 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_save)
         f.addAction(self.act_save_as)
         f.addSeparator()
+        self.act_reopen_last = QAction("Reopen last project at start", self, checkable=True)
+        self.act_reopen_last.setChecked(st.reopen_last())
+        self.act_reopen_last.setStatusTip("Start with the project you had open last time (else a template)")
+        self.act_reopen_last.toggled.connect(st.set_reopen_last)
+        f.addAction(self.act_reopen_last)
+        f.addSeparator()
         f.addAction(self.act_quit)
         e = mb.addMenu("&Edit")
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
+        e.addSeparator()
+        for a in self.designer.edit_actions():
+            e.addAction(a)
         t = mb.addMenu("&Train")
         for a in (self.act_train, self.act_pause, self.act_stop, self.act_resume_ckpt):
             t.addAction(a)
@@ -200,11 +226,12 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = self.doc.display_name() if self.doc.project else "no project"
-        self.setWindowTitle(f"{name}[*] — LayerLab Studio")
+        self.setWindowTitle(f"{elide(name, TITLE_CHARS)}[*] — LayerLab Studio")
         self.setWindowModified(self.doc.dirty)
 
     def _on_replaced(self) -> None:
         self.project_panel.set_project(self.doc.project)
+        self.current_run.clear()  # another document; open_path sets its last run again
         self._running_changed(self.bridge.running)
 
     # -- files -----------------------------------------------------------------------------
@@ -264,6 +291,7 @@ class MainWindow(QMainWindow):
         run = latest_run(path)
         if run is not None:  # its curves and checkpoints, ready to resume
             self.train_view.show_past_run(run)
+            self.current_run.set(run)
         return True
 
     def save(self) -> bool:
@@ -298,39 +326,72 @@ class MainWindow(QMainWindow):
         return True
 
     # -- autosave / recovery ---------------------------------------------------------------
-    def autosave_now(self) -> Path | None:
-        if self.doc.project is None or not self.doc.dirty:
+    def autosave_now(self, force: bool = False) -> Path | None:
+        """Write this session's autosave when the document has unsaved changes (or ``force``: a run
+        started, so a crash must be able to bring the run back even for a clean document)."""
+        if self.doc.project is None or not (self.doc.dirty or force):
             return None
         try:
-            return self.session.write_autosave(self.doc.project.to_dict(), str(self.doc.path) if self.doc.path else None)
+            return self.session.write_autosave(self.doc.project.to_dict(),
+                                               str(self.doc.path) if self.doc.path else None,
+                                               run_dir=self.train_view.last_run_dir, dirty=self.doc.dirty)
         except OSError as exc:
             log.warning("autosave failed: %s", exc)
             return None
 
+    def _autosave_run_started(self, _run_dir: str) -> None:
+        self.autosave_now(force=True)
+
     def check_recovery(self) -> bool:
-        """Offer each autosave left by a crashed session; True if one was restored."""
+        """Offer each autosave left by a crashed session; True if one was restored. An autosave is
+        removed only when the user restores or discards it ("later" keeps it for the next start)."""
         recs = self.session.find_recoverable()
         self.recoveryOffered.emit(len(recs))
         for rec in recs:
-            if self.prompts.ask_restore(rec):
-                try:
-                    project = parse_project(rec.document, f"autosave of {rec.name}")
-                except ProjectError as exc:
-                    self.prompts.project_problems(str(rec.autosave), [str(p) for p in exc.problems])
-                    discard(rec.marker, rec.autosave)
-                    continue
-                self.doc.replace(project, rec.project_path, dirty=True)
+            answer = self.prompts.ask_restore(rec)
+            answer = {True: "restore", False: "discard", None: "later"}.get(answer, answer)
+            if answer == "later":
+                continue
+            if answer != "restore":
                 discard(rec.marker, rec.autosave)
-                self.autosave_now()
-                return True
+                continue
+            try:
+                project = parse_project(rec.document, f"autosave of {rec.name}")
+            except ProjectError as exc:
+                self.prompts.project_problems(str(rec.autosave), [str(p) for p in exc.problems])
+                continue  # kept on disk: nothing is deleted that the user did not discard
+            self.doc.replace(project, rec.project_path, dirty=rec.dirty or not rec.project_path or rec.project_changed)
+            self._link_recovered_run(rec)
+            self.autosave_now(force=bool(self.train_view.last_run_dir))  # ours now, then theirs can go
             discard(rec.marker, rec.autosave)
+            return True
         return False
+
+    def _link_recovered_run(self, rec) -> None:
+        """Show the run the crashed session was training (curves, checkpoints, samples) and offer to
+        resume it from its last checkpoint."""
+        run = Path(rec.run_dir) if rec.run_dir else None
+        if (run is None or not run.is_dir()) and rec.project_path:
+            run = latest_run(rec.project_path)
+        if run is None or not self.train_view.show_past_run(run):
+            return
+        if rec.project_path:
+            remember_run(rec.project_path, run)
+        last = run / "checkpoints" / "last.pt"
+        ask = getattr(self.prompts, "ask_resume_training", None)
+        if last.is_file() and ask is not None and ask(str(run), str(last)):
+            self.train_view.start(resume=str(last))
 
     # -- start-up helpers ------------------------------------------------------------------
     def open_initial(self, path: str | None) -> None:
-        """The project from the command line, else a fresh one from the default template."""
+        """The project from the command line, else the last project (setting ``startup/reopenLast``,
+        on by default), else a fresh one from the default template."""
         if path and self.open_path(path, ask=False):
             return
+        if not path and st.reopen_last():
+            last = next(iter(st.recent_files()), None)
+            if last and Path(last).is_file() and self.open_path(last, ask=False):
+                return
         names = [t.name for t in list_templates()]
         if names:
             self.new_project(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0])
@@ -380,6 +441,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         self.data_view.shutdown()
         self.bridge.shutdown()
+        self.compress_view.bridge.shutdown()
         release_gui_gc()
         self.save_layout()
         self.session.end()

@@ -249,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("glossary", help="explain a metric or term the studio shows (val_f1, d_gz, fd_pca, MACs, ...)")
     add_glossary_arguments(s)
     s.set_defaults(func=cmd_glossary)
+
+    from .compress.cli import add_compress_verbs, add_import_verb  # prune, quantize, distill, export, compare
+
+    add_compress_verbs(sub)
+    add_import_verb(sub)
     return p
 
 
@@ -264,7 +269,30 @@ def _add_generate_arguments(s: argparse.ArgumentParser) -> None:
     add_generate_arguments(s)
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The exit-code contract: 0 ok, 2 bad input, 1 failure during work, 130 interrupted; never a traceback
+    (unless LAYERLAB_DEBUG is set)."""
+    from .threads import apply_thread_env
+
+    apply_thread_env()  # before any verb imports torch: OpenMP threads wait passively (engine/threads.py)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _ignore_sigint()
+        _err("interrupted")
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -282,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        _ignore_sigint()  # a further Ctrl+C while we report this one must not turn 130 into a traceback
         _err("interrupted")
         return 130
     except BrokenPipeError:  # e.g. `layerlab layers | head`

@@ -17,12 +17,17 @@ from typing import Any
 import numpy as np
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+MAX_IMAGES = 10_000  # per call; more is a typo (or a job for a loop), and allocates gigabytes first
 ROLE = {"gan": "generator", "vae": "decoder"}
 _NESTED_KEYS = ("trainer", "state", "model_state", "models", "model", "state_dict")
 
 
 class GenerateError(ValueError):
     """Bad input for generation (wrong task, label, checkpoint layout); the message says which."""
+
+
+class NonFiniteOutput(RuntimeError):
+    """The network produced NaN/Inf: its weights are broken (a failure during work, exit 1)."""
 
 
 def find_weights(state: Any, role: str, _depth: int = 0) -> dict[str, Any]:
@@ -63,9 +68,17 @@ def load_checkpoint(path: str | os.PathLike) -> Any:
     if not p.is_file():
         raise GenerateError(f"{p}: checkpoint file not found")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors, zip errors, truncated files
         raise GenerateError(f"{p}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    from .train.checkpoint import FORMAT, CheckpointError, verified
+
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        try:
+            data = verified(p, data)  # version and checksum, as for resuming
+        except CheckpointError as exc:
+            raise GenerateError(str(exc)) from None
+    return data
 
 
 def build_network(project: Any, state: Any, use_ema: bool = True) -> tuple[Any, str]:
@@ -122,8 +135,8 @@ def generate(
 
     from .train.gan import input_layout
 
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise GenerateError(f"the number of images must be a whole number >= 1 (got {n!r})")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_IMAGES:
+        raise GenerateError(f"the number of images must be a whole number from 1 to {MAX_IMAGES:,} (got {n!r})")
     module, task = build_network(project, state, use_ema)
     dev = torch.device(device)
     module.to(dev)
@@ -146,6 +159,12 @@ def generate(
             z = z_all[i : i + batch_size].to(dev)
             lab = None if labels_all is None else labels_all[i : i + batch_size].to(dev)
             y = module(*layout.args(z, lab)).float()
+            if not bool(torch.isfinite(y).all()):
+                bad = next((k for k, v in module.state_dict().items()
+                            if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+                why = f"its weight {bad} holds NaN/Inf" if bad else "its output overflowed"
+                raise NonFiniteOutput(f"the {ROLE[task]} produced NaN/Inf values ({why}); the checkpoint is not "
+                                      "usable for generation: use one from before training diverged (e.g. best.pt)")
             y = (y + 1.0) / 2.0 if task == "gan" else torch.sigmoid(y)
             outs.append(y.clamp(0.0, 1.0).cpu())
     arr = torch.cat(outs).numpy().astype(np.float32)
@@ -185,13 +204,43 @@ def write_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the GAN or VAE project file (FILE.json)")
     p.add_argument("--checkpoint", "-c", required=True, help="checkpoint (.pt) saved by training")
-    p.add_argument("-n", "--num", type=int, default=64, help="how many images (default 64)")
-    p.add_argument("--label", type=int, help="class to generate (conditional GANs only; default: cycle 0, 1, 2, ...)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-n", "--num", type=_count, default=64, help=f"how many images (1 to {MAX_IMAGES:,}; default 64)")
+    p.add_argument("--label", type=_small_int, help="class to generate (conditional GANs only; default: cycle 0, 1, 2, ...)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (0 to 2**63-1; default 0)")
     p.add_argument("-o", "--output", required=True, help="OUT.png (an image grid) or OUT.npy (float32 (N,C,H,W) in [0,1])")
-    p.add_argument("--nrow", type=int, help="images per row in a PNG grid (default: near-square)")
+    p.add_argument("--nrow", type=_small_int, help="images per row in a PNG grid (default: near-square)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     p.add_argument("--no-ema", action="store_true", help="GAN: use the raw generator, not its weight average")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+
+
+def _count(text: str) -> int:
+    v = _int(text)
+    if not 1 <= v <= MAX_IMAGES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_IMAGES:,} images per call, got {text[:40]}")
+    return v
+
+
+def _small_int(text: str) -> int:
+    v = _int(text)
+    if abs(v) > 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range")
+    return v
+
+
+def _seed(text: str) -> int:
+    from .project import MAX_SEED
+
+    v = _int(text)
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED} (2**63-1), got {text[:40]}")
+    return v
 
 
 def run_generate_cli(args: argparse.Namespace) -> int:
@@ -211,6 +260,16 @@ def run_generate_cli(args: argparse.Namespace) -> int:
     if args.nrow is not None and args.nrow < 1:
         err(f"--nrow must be >= 1 (got {args.nrow})")
         return EXIT_BAD_INPUT
+    from .fsutil import output_file_problem, same_file
+
+    problem = output_file_problem(out)
+    if problem:
+        err(f"-o: {problem}")
+        return EXIT_BAD_INPUT
+    for flag, inp in (("the project file", args.file), ("the checkpoint", args.checkpoint)):
+        if same_file(out, inp):
+            err(f"-o: {out} is {flag}; writing the images there would overwrite it")
+            return EXIT_BAD_INPUT
     try:
         project = load_project(args.file)
     except ProjectError as exc:
@@ -228,6 +287,9 @@ def run_generate_cli(args: argparse.Namespace) -> int:
     except (GenerateError, ProjectError, CompileError, DeviceError) as exc:
         err(str(exc))
         return EXIT_BAD_INPUT
+    except NonFiniteOutput as exc:
+        err(f"{args.checkpoint}: {exc}")
+        return EXIT_FAIL
     except Exception as exc:  # a failure while running the network
         err(f"generation failed: {type(exc).__name__}: {exc}")
         return EXIT_FAIL

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import typing
@@ -71,8 +72,17 @@ class ProjectError(Exception):
 # the typed document
 
 
+MAX_PROJECT_BYTES = 64 * 1024 * 1024  # a 100,000-node graph is ~20 MB; beyond this it is not a project
+MAX_DEPTH = 64  # nesting of JSON objects/lists; a real document is < 10 deep
+MAX_INT_DIGITS = 30  # ints beyond ~1e30 are typos or attacks, never sizes or seeds
+MAX_NAME = 200  # project name, node labels
+MAX_DESCRIPTION = 20_000
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits; the document keeps to the signed range
+MIN_LIMIT = 10  # data.limit: a split needs samples for both training and validation
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -90,7 +100,7 @@ class NodeSpec(_Model):
     type: str
     params: dict[str, Any] = Field(default_factory=dict)
     pos: tuple[float, float] | None = None  # designer canvas position
-    label: str | None = None  # optional display name
+    label: str | None = Field(None, max_length=MAX_NAME)  # optional display name
 
     @field_validator("id")
     @classmethod
@@ -203,10 +213,10 @@ class DataSpec(_Model):
     path: str | None = None  # for image folders / csv / torchvision root
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     batch_size: int = Field(64, ge=1, le=65536)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     augment: list[AugmentSpec] = Field(default_factory=list)
     num_workers: int = Field(0, ge=0, le=64)
-    limit: int | None = Field(None, ge=1)  # use only the first N samples (after shuffling)
+    limit: int | None = Field(None, ge=MIN_LIMIT)  # use only the first N samples (after shuffling)
     # the split: stratified by label; k folds (>= 2) validate on fold ``fold`` instead of val_fraction
     stratified: bool = True
     folds: int = Field(0, ge=0, le=50)
@@ -328,7 +338,7 @@ class TrainSpec(_Model):
     grad_clip: float | None = Field(None, gt=0.0)  # max grad norm
     epochs: int = Field(5, ge=1, le=100000)
     max_steps: int | None = Field(None, ge=1)  # stop after this many optimizer steps
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = "auto"
     amp: bool = False
     amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"
@@ -350,8 +360,8 @@ class TrainSpec(_Model):
 class Project(_Model):
     format: Literal["layerlab-project"] = FORMAT
     version: int = VERSION
-    name: str = "untitled"
-    description: str = ""
+    name: str = Field("untitled", min_length=1, max_length=MAX_NAME)
+    description: str = Field("", max_length=MAX_DESCRIPTION)
     data: DataSpec = Field(default_factory=DataSpec)
     model: GraphSpec | None = None
     models: dict[str, GraphSpec] | None = None
@@ -461,6 +471,11 @@ def parse_project(raw: Any, source: str | None = None) -> Project:
     """Validate a decoded JSON value into a ``Project``, or raise ``ProjectError`` listing every problem."""
     if not isinstance(raw, dict):
         raise ProjectError("not a LayerLab project: the file must hold a JSON object", source)
+    deep = _too_deep(raw)
+    if deep is not None:
+        shown = deep if len(deep) < 80 else deep[:60] + "…"
+        raise ProjectError(f"{shown}: nested more than {MAX_DEPTH} levels deep; a project document is never "
+                           "this deep", source)
     fmt = raw.get("format")
     if fmt != FORMAT:
         raise ProjectError(f"not a LayerLab project (format is {fmt!r}, expected {FORMAT!r})", source)
@@ -553,28 +568,105 @@ def dumps_project(project: Project) -> str:
     return json.dumps(project_to_dict(project), indent=2, ensure_ascii=False) + "\n"
 
 
+class _BadLiteral(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadLiteral(f"{name} is not a number JSON allows; write a finite number (e.g. 0.001)")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _BadLiteral(f"a {digits:,}-digit whole number is far beyond any sensible value (at most "
+                          f"{MAX_INT_DIGITS} digits)")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise _BadLiteral(f"{text} is too large for a number (it would be infinite)")
+    return v
+
+
+class _Marked:
+    pass
+
+
+def _bad_literal_path(text: str) -> str | None:
+    """The document path of the first NaN/Infinity/oversized number (parsed again with markers)."""
+    def mark_int(t: str) -> Any:
+        return _Marked() if len(t.lstrip("-")) > MAX_INT_DIGITS else 0
+
+    def mark_float(t: str) -> Any:
+        return 0.0 if math.isfinite(float(t)) else _Marked()
+
+    try:
+        raw = json.loads(text, parse_constant=lambda _n: _Marked(), parse_int=mark_int, parse_float=mark_float)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, str]] = [(raw, "")]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, _Marked):
+            return path
+        if isinstance(v, dict):
+            stack += [(item, f"{path}.{k}".lstrip(".")) for k, item in reversed(list(v.items()))]
+        elif isinstance(v, list):
+            stack += [(item, f"{path}[{i}]") for i, item in reversed(list(enumerate(v)))]
+    return None
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """The path of the first value nested deeper than ``limit`` (iterative: deep input cannot overflow)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        v, path, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth >= limit:
+                return path or "(top level)"
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, item in items:
+                if isinstance(item, (dict, list)):
+                    sub = f"{path}.{k}" if isinstance(k, str) else f"{path}[{k}]"
+                    stack.append((item, sub.lstrip("."), depth + 1))
+    return None
+
+
 def loads_project(text: str, source: str | None = None) -> Project:
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ProjectError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", source) from None
     except RecursionError:
         raise ProjectError("not a LayerLab project: the JSON is nested too deeply", source) from None
+    except _BadLiteral as exc:
+        where = _bad_literal_path(text)
+        raise ProjectError([Problem(where or "", str(exc))], source) from None
+    except ValueError as exc:  # e.g. Python's int-digit limit
+        raise ProjectError(f"not valid JSON: {exc}", source) from None
     return parse_project(raw, source)
 
 
 def load_project(path: str | os.PathLike) -> Project:
+    from .fsutil import FileReadError, read_regular_file
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors add one) is fine
+        data = read_regular_file(path, MAX_PROJECT_BYTES, "project file")
+        text = data.decode("utf-8-sig")  # a BOM (some Windows editors add one) is fine
     except FileNotFoundError:
         raise ProjectError("file not found", str(path)) from None
     except IsADirectoryError:
         raise ProjectError("is a folder, not a project file", str(path)) from None
     except UnicodeDecodeError:
         raise ProjectError("not a text file (expected JSON)", str(path)) from None
+    except FileReadError as exc:
+        raise ProjectError(f"{exc.strerror}", str(path)) from None
     except OSError as exc:
-        raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
+        raise ProjectError(f"cannot read: {exc.strerror or exc}", str(path)) from None
     return loads_project(text, str(path))
 
 

@@ -15,3 +15,56 @@ def linear_graph(out: int = 10) -> dict:
     """Input [1, 28, 28] -> Flatten -> Linear(out) -> Output: the smallest digits classifier."""
     return chain(("input", "Input", {"shape": [1, 28, 28]}), ("flat", "Flatten", {}),
                  ("fc", "Linear", {"out_features": out}), ("output", "Output", {}))
+
+
+class CountingJob:
+    """A picklable runner job that reports progress N times, sleeping a little between (cancellable)."""
+
+    kind = "counting"
+
+    def __init__(self, n: int = 5, sleep: float = 0.0, fail_at: int | None = None):
+        self.n, self.sleep, self.fail_at = n, sleep, fail_at
+
+    def execute(self, ctx):
+        import time
+
+        for i in range(self.n):
+            if self.fail_at == i:
+                raise RuntimeError(f"broke at {i}")
+            ctx.progress("counting", (i + 1) / self.n, f"{i + 1}/{self.n}")
+            time.sleep(self.sleep)
+        return {"count": self.n, "files": ["a", "b"]}
+
+    def run(self, emit, control=None):
+        from engine.train.jobs import run_job
+
+        return run_job(self, emit, control)
+
+
+def train_tiny(out_dir, model: dict | None = None, *, limit: int = 300, epochs: int = 1, augment=None,
+               max_steps: int | None = None, **data) -> dict:
+    """Train a small digits classifier into ``out_dir`` (a run folder) in about a second; the report."""
+    from engine.project import Project
+    from engine.train.api import train_project
+
+    train: dict[str, Any] = {"device": "cpu", "epochs": epochs, "optimizer": {"name": "adam", "lr": 3e-3}}
+    if max_steps:
+        train["max_steps"] = max_steps
+    p = Project.model_validate({
+        "name": "tiny", "data": {"limit": limit, "batch_size": 32, "augment": augment or [], **data},
+        "model": model or linear_graph(), "train": train,
+    })
+    rep = train_project(p, out_dir)
+    assert rep["status"] == "completed", rep["error"]
+    return rep
+
+
+def small_cnn() -> dict:
+    """Conv(8) -> BN -> ReLU -> Pool -> Conv(16) -> BN -> ReLU -> Pool -> Flatten -> Linear(32) -> Linear(10)."""
+    return chain(("input", "Input", {"shape": [1, 28, 28]}),
+                 ("conv1", "Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1}), ("bn1", "BatchNorm2d", {}),
+                 ("relu1", "ReLU", {}), ("pool1", "MaxPool2d", {"kernel_size": 2}),
+                 ("conv2", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}), ("bn2", "BatchNorm2d", {}),
+                 ("relu2", "ReLU", {}), ("pool2", "MaxPool2d", {"kernel_size": 2}), ("flat", "Flatten", {}),
+                 ("fc1", "Linear", {"out_features": 32}), ("relu3", "ReLU", {}),
+                 ("fc2", "Linear", {"out_features": 10}), ("output", "Output", {}))

@@ -25,7 +25,7 @@ from engine.edits import (
     fragment_of,
     set_path,
 )
-from engine.graph import analyze_project
+from engine.graph import analyze_project  # data=None below: these graphs are not meant for any dataset
 from engine.project import Project, dumps_project, parse_project
 from engine.templates import load_template
 
@@ -117,9 +117,9 @@ def test_group_into_block_compiles_to_nested_readable_names_and_same_parameter_c
     from engine.graph import compile_project_graph
 
     p = _residual()
-    before = analyze_project(p)["model"].total_params
+    before = analyze_project(p, data=None)["model"].total_params
     GroupIntoBlock("model", ["c1", "r1", "c2", "add"], "resblock").apply(p)
-    res = analyze_project(p)
+    res = analyze_project(p, data=None)
     assert res["model"].ok, res["model"].errors
     assert res["model"].total_params == before
     block_id = next(n.id for n in p.graph_at("model").nodes if n.type == "Block")
@@ -141,7 +141,7 @@ def test_a_block_used_twice_fits_each_place_and_has_its_own_weights():
     AddNode("model", {"id": "b2", "type": "Block", "params": {"block": "res"}}).apply(p)
     Connect("model", b1, "b2").apply(p)
     Connect("model", "b2", "out").apply(p)
-    res = analyze_project(p)
+    res = analyze_project(p, data=None)
     assert res["model"].ok, res["model"].errors
     model, _ = compile_project_graph(p)
     sd = model.state_dict()
@@ -155,7 +155,7 @@ def test_group_refuses_a_selection_with_two_exits():
     with pytest.raises(EditError, match="one output"):
         GroupIntoBlock("model", ["c1", "c2"], "b").apply(p)  # c1 feeds r1 and c2 feeds add: two exits
     GroupIntoBlock("model", ["c1"], "b").apply(p)  # one exit (r1) is fine
-    assert analyze_project(p)["model"].ok
+    assert analyze_project(p, data=None)["model"].ok
 
 
 def test_override_paths_name_nodes_by_id():
@@ -220,7 +220,7 @@ def test_random_edit_sequences_undo_to_the_start_and_redo_to_the_end(script):
             undo.append(e.apply(p))
         except EditError:
             pass
-        analyze_project(p)  # never raises, whatever the edits made
+        analyze_project(p, data=None)  # never raises, whatever the edits made
     end = dumps_project(p)
     redo = [inv.apply(p) for inv in reversed(undo)]
     assert dumps_project(p) == start

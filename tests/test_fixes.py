@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import chain
 
-from engine.graph import analyze_project
+from engine.graph import analyze_project  # data=None below: these graphs are not meant for any dataset
 from engine.project import Project, parse_project
 
 
@@ -13,7 +13,7 @@ def _p(graph: dict) -> Project:
 
 
 def _apply_first_fix(p: Project, node: str):
-    err = next(e for e in analyze_project(p)["model"].errors if e.node == node and e.fixes)
+    err = next(e for e in analyze_project(p, data=None)["model"].errors if e.node == node and e.fixes)
     err.fixes[0].as_edit().apply(p)
     return err
 
@@ -23,7 +23,7 @@ def test_linear_fed_a_feature_map_gets_a_flatten():
                  ("fc", "Linear", {"out_features": 10}), ("out", "Output", {})))
     err = _apply_first_fix(p, "fc")
     assert "Insert a Flatten before fc" == err.fixes[0].title
-    res = analyze_project(p)["model"]
+    res = analyze_project(p, data=None)["model"]
     assert res.ok and res.node("out").output_shape == (10,)
 
 
@@ -33,15 +33,15 @@ def test_add_with_different_widths_offers_matching_the_width_or_a_projection():
     g["nodes"] += [{"id": "add", "type": "Add"}, {"id": "out", "type": "Output"}]
     g["edges"] += [["x", "add"], ["r1", "add"], ["add", "out"]]
     p = _p(g)
-    err = next(e for e in analyze_project(p)["model"].errors if e.node == "add")
+    err = next(e for e in analyze_project(p, data=None)["model"].errors if e.node == "add")
     titles = [f.title for f in err.fixes]
     assert titles[0] == "Make c1.out_channels 8 so add's inputs match"
     assert any("1×1 Conv2d on the skip" in t for t in titles)
     q = _p(g)
     err.fixes[0].as_edit().apply(p)
-    assert analyze_project(p)["model"].ok
+    assert analyze_project(p, data=None)["model"].ok
     next(f for f in err.fixes if "1×1" in f.title).as_edit().apply(q)
-    assert analyze_project(q)["model"].ok
+    assert analyze_project(q, data=None)["model"].ok
 
 
 def test_flat_vector_into_a_conv_gets_a_reshape_and_bad_params_a_reset():
@@ -49,14 +49,14 @@ def test_flat_vector_into_a_conv_gets_a_reshape_and_bad_params_a_reset():
                  ("out", "Output", {})))
     _apply_first_fix(p, "c1")  # kernel_size 0 -> default
     _apply_first_fix(p, "c1")  # [784] -> Reshape [1, 28, 28]
-    assert analyze_project(p)["model"].ok
+    assert analyze_project(p, data=None)["model"].ok
 
 
 def test_a_connection_to_a_missing_node_can_be_dropped():
     g = chain(("x", "Input", {"shape": [3]}), ("out", "Output", {}))
     g["edges"].append(["ghost", "out"])
     p = _p(g)
-    err = next(e for e in analyze_project(p)["model"].errors if e.fixes)
+    err = next(e for e in analyze_project(p, data=None)["model"].errors if e.fixes)
     assert err.fixes[0].title == "Remove the connection ghost -> out"
     err.fixes[0].as_edit().apply(p)
-    assert analyze_project(p)["model"].ok
+    assert analyze_project(p, data=None)["model"].ok

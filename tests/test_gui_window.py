@@ -58,6 +58,10 @@ class ScriptedPrompts:
         self.asked.append("restore")
         return self.restore_answer
 
+    def ask_resume_training(self, run_dir, checkpoint):
+        self.asked.append("resume_training")
+        return False
+
     def ask_yes_no(self, title, text):
         self.asked.append("yes_no")
         return self.yes_no
@@ -276,51 +280,54 @@ def test_close_with_unsaved_changes_asks(make_window):
 
 
 def test_autosave_and_recovery_after_crash(make_window, tmp_path):
-    from app.autosave import Session
+    from crashed_session import crashed_session
+
     from app.settings import data_dir
     from engine.templates import load_template
 
-    # a crashed session: a marker for a dead pid and its autosave, newer than the project file
+    # a crashed session (a killed process): its marker and its autosave, newer than the project file
     proj_path = tmp_path / "crashed.json"
     from engine.project import save_project
 
     save_project(load_template("mlp"), proj_path)
     old = time.time() - 100
     os.utime(proj_path, (old, old))
-    dead = Session(data_dir(), pid=2**22 + 12345)
-    dead.begin()
     doc = load_template("mlp").to_dict()
     doc["train"]["epochs"] = 77
-    dead.write_autosave(doc, str(proj_path))
+    marker, autosave = crashed_session(data_dir(), doc, str(proj_path))
 
     win = make_window(template=None)
     assert win.check_recovery()
     assert win.prompts.asked == ["restore"]
     assert win.doc.project.train.epochs == 77 and win.doc.path == proj_path.resolve()
     assert win.isWindowModified()
-    assert not dead.marker.exists() and not dead.autosave_path.exists()
+    assert not marker.exists() and not autosave.exists()
     # this window's own autosave is written while dirty and removed on save
     assert win.session.autosave_path.exists()
     win.save()
     assert not win.session.autosave_path.exists()
-    # declining discards the autosave; a second window has nothing more to offer
+    # a second window has nothing more to offer
     win2 = make_window(template=None)
     assert not win2.check_recovery()
     assert win2.prompts.asked == []
 
 
-def test_autosave_older_than_project_is_not_offered(make_window, tmp_path):
-    from app.autosave import Session
+def test_autosave_older_than_project_is_still_offered_and_kept_until_answered(make_window, tmp_path):
+    from crashed_session import crashed_session
+
     from app.settings import data_dir
     from engine.project import save_project
     from engine.templates import load_template
 
-    dead = Session(data_dir(), pid=2**22 + 999)
-    dead.begin()
-    dead.write_autosave(load_template("mlp").to_dict(), str(tmp_path / "p.json"))
-    save_project(load_template("mlp"), tmp_path / "p.json")  # saved after the autosave
+    marker, autosave = crashed_session(data_dir(), load_template("mlp").to_dict(), str(tmp_path / "p.json"))
+    save_project(load_template("mlp"), tmp_path / "p.json")  # the file is touched after the autosave
     win = make_window(template=None)
-    assert not win.check_recovery() and win.prompts.asked == []
+    win.prompts.restore_answer = "later"
+    assert not win.check_recovery() and win.prompts.asked == ["restore"]
+    assert autosave.exists() and marker.exists()  # never deleted without asking
+    win.prompts.restore_answer = "discard"
+    assert not win.check_recovery()
+    assert not autosave.exists() and not marker.exists()
 
 
 def test_training_with_scripted_runner_fills_plots_and_lists(make_window, qtbot):

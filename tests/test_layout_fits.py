@@ -84,3 +84,13 @@ def test_the_start_page_fits_both_sizes(qtbot, studio):  # noqa: F811
         sv = win.start_view
         for b in (sv.template_btn, sv.empty_btn, sv.open_btn):
             assert b.isVisible() and b.width() >= b.minimumSizeHint().width()
+
+
+def test_every_tab_fits_a_1024x700_window(qtbot, studio):  # noqa: F811
+    win = studio("cnn")
+    for i in range(win.tabs.count()):
+        win.tabs.setCurrentIndex(i)
+        _resize(qtbot, win, 1024, 700)  # a view that needs more room scrolls instead of growing the window
+        page = win.tabs.currentWidget()
+        assert page.width() <= win.tabs.width() and page.height() <= win.tabs.height(), win.tabs.tabText(i)
+        _resize(qtbot, win, 1920, 1080)

@@ -143,7 +143,7 @@ def test_train_graph_that_does_not_compile_exits_2(tmp_path, capsys):
     err = _bad(["train", f, "--out", str(tmp_path / "o")], capsys, "cycle", one_line=False)
     assert lines(err)[0].startswith("error:") and "failed after" not in err
     f = write(tmp_path / "seven.json", model=graph(out=7))
-    _bad(["train", f, "--out", str(tmp_path / "o2")], capsys, "needs 10 values")
+    _bad(["train", f, "--out", str(tmp_path / "o2")], capsys, "needs 10 scores per sample")
 
 
 def test_train_bad_device_exits_2(tmp_path, capsys, monkeypatch):
@@ -341,7 +341,7 @@ def test_data_that_does_not_fit_the_input_node_exits_2(tmp_path, capsys):
            "model": graph(out=2), "train": {"device": "cpu", "epochs": 1}}
     (tmp_path / "p.json").write_text(json.dumps(doc))
     _bad(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")], capsys,
-         "the data's samples have shape [1, 2, 2], but the model's Input node 'input' declares [1, 28, 28]")
+         "the model takes samples shaped [1, 28, 28], but csv gives [1, 2, 2] per sample: set input's shape to [1, 2, 2]")
     doc["model"]["nodes"][0]["params"]["shape"] = [1, 2, 2]
     (tmp_path / "p.json").write_text(json.dumps(doc))
     assert main(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "o2"), "--quiet"]) == 0

@@ -554,13 +554,17 @@ def _analyze_block(nid: str, name: Any, in_shapes: Sequence[Shape], in_dtypes: S
     return inner
 
 
-def analyze_project(project: Project) -> dict[str, CompileResult]:
+def analyze_project(project: Project, *, data: Any = "auto") -> dict[str, CompileResult]:
     """Every graph of the project analysed, with one-click fixes attached to its errors.
 
     Model graphs (``model`` or ``models.ROLE``) first, then each block definition on its own (with
     the shapes of its first use, else its declared Input shapes). The one call behind the designer's
     badges, the project panel, ``layerlab check`` and Train.
+
+    ``data``: the dataset facts the model is checked against (``engine.graph.datacheck``): "auto"
+    reads them cheaply from ``project.data``, a ``DataFacts`` gives them, None skips those rules.
     """
+    from .datacheck import add_data_problems, data_facts
     from .fixes import attach_fixes
 
     blocks = project.blocks or {}
@@ -578,6 +582,8 @@ def analyze_project(project: Project) -> dict[str, CompileResult]:
             out[f"blocks.{name}"] = use.inner
         else:
             out[f"blocks.{name}"] = analyze(g, f"blocks.{name}", blocks=blocks, _stack=(name,))
+    facts = data_facts(project.data, project.train.task) if isinstance(data, str) and data == "auto" else data
+    out = add_data_problems(project, out, facts)
     return {k: attach_fixes(project, k, r) for k, r in out.items()}
 
 

@@ -65,6 +65,8 @@ def _fixes_for(g: GraphSpec, gpath: str, res: CompileResult, e: NodeError) -> li
     if e.kind == "bad_param" and e.param:
         verb = "Remove the unknown parameter" if "unknown parameter" in e.message else "Reset to the default:"
         return [Fix(f"{verb} {e.param}", (SetParam(gpath, e.node, e.param, UNSET),))]
+    if e.kind in ("input_vs_data", "output_vs_task", "discriminator_output", "generator_vs_data"):
+        return _data_fixes(g, gpath, e)
     if e.kind == "feature_map_into_linear":
         src = g.inputs_of(e.node)[0] if g.inputs_of(e.node) else None
         return [_insert_between(g, gpath, src, e.node, "Flatten", {}, f"Insert a Flatten before {e.node}")] if src else []
@@ -83,6 +85,26 @@ def _fixes_for(g: GraphSpec, gpath: str, res: CompileResult, e: NodeError) -> li
                     return [_insert_between(g, gpath, srcs[0], e.node, "Reshape", {"shape": shape},
                                             f"Insert a Reshape to {shape} before {e.node}")]
         del info
+    return []
+
+
+def _data_fixes(g: GraphSpec, gpath: str, e: NodeError) -> list[Fix]:
+    """Repairs for the model-vs-data rules (engine.graph.datacheck), read from what the message names."""
+    import re
+
+    if e.kind == "input_vs_data" and e.param == "shape":
+        m = re.search(r"set \w+'s shape to \[([0-9, ]+)\]", e.message)
+        if m:
+            shape = [int(v) for v in m.group(1).split(",")]
+            return [Fix(f"Set {e.node}'s shape to {shape}", (SetParam(gpath, e.node, "shape", shape),))]
+    m = re.search(r"set (\w+)'s (\w+) to (\d+)", e.message)
+    if m and g.node(m.group(1)) is not None:
+        node, param, value = m.group(1), m.group(2), int(m.group(3))
+        return [Fix(f"Set {node}'s {param} to {value}", (SetParam(gpath, node, param, value),))]
+    m = re.search(r"insert a Flatten before (\w+)", e.message)
+    if m and g.node(m.group(1)) is not None and g.inputs_of(m.group(1)):
+        dst = m.group(1)
+        return [_insert_between(g, gpath, g.inputs_of(dst)[0], dst, "Flatten", {}, f"Insert a Flatten before {dst}")]
     return []
 
 

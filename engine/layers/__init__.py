@@ -5,7 +5,7 @@ Each category module declares its layers with ``register(LayerSpec(...))``.
 
 from __future__ import annotations
 
-from . import attention, blocks, conv, core, merge, recurrent  # noqa: F401  (registration side effects)
+from . import attention, blocks, conv, core, merge, mobile, recurrent  # noqa: F401  (registration side effects)
 from .base import REGISTRY, LayerSpec, Param, Shape, ShapeError, register
 
 CATEGORIES = ("io", "core", "conv", "recurrent", "attention", "merge", "blocks")

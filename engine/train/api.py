@@ -107,9 +107,12 @@ def train_project(project: Any, out_dir: str | Path, *, resume: str | None = Non
     out = Path(out_dir)
     rep = _Report(on_event)
     if runner_mode == "inline":
+        from ..threads import choose_threads
         from .loop import TrainLoop
 
-        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer).run()
+        # the free cores, not torch's default of every core: beside a busy process that collapsed 15x
+        TrainLoop(project, out, emit=rep, control=control, resume=resume, overrides=overrides, trainer=trainer,
+                  threads=choose_threads()).run()
     else:
         from .runner import make_runner
 
@@ -150,18 +153,35 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, help="override data.batch_size")
     p.add_argument("--lr", type=_positive_float, help="override train.optimizer.lr")
     p.add_argument("--max-steps", type=_positive_int, help="stop after N optimizer steps")
-    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--seed", type=_seed, help="override train.seed (0 to 2**63-1)")
     p.add_argument("--report", metavar="R.json", help="write a JSON report here")
     p.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+MAX_COUNT = 10**12  # epochs, steps, batch size: anything beyond is a typo, and would overflow later
 
 
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
     if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text[:40]}")
+    if v > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT:,}, got {text[:40]}")
+    return v
+
+
+def _seed(text: str) -> int:
+    from ..project import MAX_SEED
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED} (2**63-1), got {text[:40]}")
     return v
 
 
@@ -169,7 +189,7 @@ def _positive_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return v
@@ -190,8 +210,14 @@ def _overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def default_out_dir(name: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "project"
-    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<name>-<timestamp>``, with ``-2``, ``-3``... when a run of the same second has it."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "project"
+    base = Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    d, k = base, 1
+    while d.exists():
+        k += 1
+        d = base.with_name(f"{base.name}-{k}")
+    return d
 
 
 def _fmt_metrics(m: dict[str, float]) -> str:
@@ -303,13 +329,29 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+RUN_FILES = ("project.json", "model.pt", "history.csv", "checkpoints/last.pt", "checkpoints/best.pt")
+
+
 def _check_output_paths(out: Path, report: str | None, inputs: tuple[str | None, ...] = ()) -> str | None:
-    """A problem with ``--out``/``--report`` found before training starts (None when fine)."""
+    """A problem with ``--out``/``--report`` found before training starts (None when fine).
+    ``inputs[0]`` is the project file: a run never writes it (``--out`` may not be its folder)."""
     from ..fsutil import output_dir_problem, output_file_problem, same_file
+    from .loop import RunFolderError, check_run_folder
 
     problem = output_dir_problem(out)
     if problem:
         return f"--out: {problem}"
+    project_file = inputs[0] if inputs else None
+    if project_file:
+        hit = next((rel for rel in RUN_FILES if same_file(out / rel, project_file)), None)
+        if hit:
+            return (f"--out: {out} would overwrite the project file {project_file} (a run writes {out / hit}); "
+                    "choose another output folder")
+    resume = inputs[1] if len(inputs) > 1 else None
+    try:
+        check_run_folder(out, resume)
+    except RunFolderError as exc:
+        return f"--out: {exc}"
     if report and any(same_file(report, i) for i in inputs if i):
         return f"--report: {report} is an input of this run; writing the report there would overwrite it"
     problem = output_file_problem(report) if report else None
@@ -340,8 +382,18 @@ def run_train_cli(args: argparse.Namespace) -> int:
     control = Control()
     prev = None
     with_signal = True
+    hits = [0]
+
+    def on_sigint(*_: Any) -> None:
+        # The first Ctrl+C stops cleanly (last.pt written); a second aborts at once. Atomic writes keep
+        # every file whole either way, and cli.main turns the KeyboardInterrupt into exit 130.
+        hits[0] += 1
+        if hits[0] > 1:
+            raise KeyboardInterrupt
+        control.put_from_signal("stop")
+
     try:
-        prev = signal.signal(signal.SIGINT, lambda *_: control.put_from_signal("stop"))
+        prev = signal.signal(signal.SIGINT, on_sigint)
     except ValueError:  # not in the main thread
         with_signal = False
     try:
@@ -351,7 +403,11 @@ def run_train_cli(args: argparse.Namespace) -> int:
         if with_signal and prev is not None:
             signal.signal(signal.SIGINT, prev)
     if args.report:
-        atomic_write_text(args.report, json.dumps(report, indent=2, default=str) + "\n")
+        try:
+            atomic_write_text(args.report, json.dumps(report, indent=2, default=str) + "\n")
+        except OSError as exc:
+            print(f"error: --report: cannot write {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     if not args.quiet and report.get("model"):
         print(f"wrote {report['model']}", file=sys.stderr)
     status = report["status"]

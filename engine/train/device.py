@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -66,11 +65,11 @@ def resolve_amp_dtype(device: torch.device, amp: bool, amp_dtype: str = "auto") 
 
 
 def default_threads() -> int:
-    """Threads for torch in a training process: leave one core for the UI when there are several."""
-    env = os.environ.get("LAYERLAB_TORCH_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Threads for torch in the studio's training runners: the free cores, leaving one for the UI
+    (see :mod:`engine.threads`)."""
+    from ..threads import choose_threads
+
+    return choose_threads(leave_one=True)
 
 
 def seed_everything(seed: int) -> None:

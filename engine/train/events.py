@@ -144,3 +144,21 @@ class Finished(Event):
     final: dict[str, float] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)  # {"last": path, "best": path}
     history: tuple[dict[str, float], ...] = ()  # per-epoch metrics (what EpochEnd carried, plus "epoch", "lr", "wall_s")
+
+
+@dataclass(frozen=True)
+class JobProgress(Event):
+    """Progress of a job that is not a training loop (export, quantize, compare, ...)."""
+
+    job: str  # the job's kind: "export", "quantize", "prune", ...
+    stage: str  # what it is doing now, in a few words
+    fraction: float  # 0..1 of the whole job
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class JobResult(Event):
+    """What a job produced (files, comparison rows), emitted just before its ``Finished``."""
+
+    job: str
+    result: dict[str, Any]

@@ -32,7 +32,7 @@ from .callbacks import (
     SamplesCallback,
     resolve_mode,
 )
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
 from .device import capture_rng, resolve_amp_dtype, resolve_device, restore_rng, seed_everything, synchronize
 from .events import (
     CheckpointSaved,
@@ -59,6 +59,57 @@ class NonFiniteLoss(RuntimeError):
         self.key, self.first_step, self.last_step, self.lr = key, first_step, last_step, lr
         where = f"step {last_step}" if first_step >= last_step else f"steps {first_step}-{last_step}"
         super().__init__(f"the {key} became NaN/Inf at {where} (learning rate {lr:.3g})")
+
+
+class RunFolderError(ValueError):
+    """A run folder that already holds another run's results (bad input: a new run would replace them)."""
+
+
+RUN_OUTPUTS = ("checkpoints/last.pt", "checkpoints/best.pt", "model.pt")
+
+
+def used_run_folder(run_dir: str | Path) -> str | None:
+    """The first result file of an earlier run in ``run_dir`` (None: the folder is free for a new run)."""
+    for rel in RUN_OUTPUTS:
+        if (Path(run_dir) / rel).is_file():
+            return rel
+    return None
+
+
+def check_run_folder(run_dir: str | Path, resume: str | None = None) -> None:
+    """A new run never replaces another run's results: a used folder is refused (``RunFolderError``)
+    unless this is a resume of a checkpoint from that same folder."""
+    run_dir = Path(run_dir)
+    used = used_run_folder(run_dir)
+    if used is None:
+        return
+    if resume:
+        ck = Path(resume).resolve()
+        home = ck.parent.parent if ck.parent.name == "checkpoints" else ck.parent
+        if home == run_dir.resolve():
+            return
+        raise RunFolderError(
+            f"{run_dir} already holds another run ({used}); resuming {resume} there would replace its results: "
+            f"continue in the checkpoint's own folder ({home}) or choose a new output folder")
+    raise RunFolderError(
+        f"{run_dir} already holds a run ({used}); a new run there would replace its checkpoints. Choose a new "
+        f"output folder, or continue that run with --resume {run_dir / 'checkpoints' / 'last.pt'}")
+
+
+def first_nonfinite(named: Any) -> str | None:
+    """The name of the first floating tensor in ``named`` ((name, tensor) pairs) holding NaN/Inf."""
+    for name, t in named:
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
+def _module_state(modules: dict[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for mname, m in modules.items():
+        prefix = f"{mname}." if len(modules) > 1 else ""
+        out += [(prefix + k, v) for k, v in m.state_dict().items()]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +209,7 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from .supervised import ModelOutputError
 
     types: list[type[BaseException]] = [ProjectError, DatasetError, AugmentError, DeviceError, TrainConfigError,
-                                        ModelOutputError, CheckpointError]
+                                        ModelOutputError, CheckpointError, RunFolderError]
     try:
         from ..graph import CompileError
 
@@ -166,6 +217,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(types)
+
+
+bad_input_types = _bad_input_types  # the public name (jobs classify their errors the same way)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +275,9 @@ class TrainLoop:
         return self.run_dir / "checkpoints" / f"{kind}.pt"
 
     def save_checkpoint(self, kind: str, mid_epoch: bool = False) -> str:
-        """Save the full training state; ``mid_epoch`` when called inside an epoch (snapshot / stop)."""
+        """Save the full training state; ``mid_epoch`` when called inside an epoch (snapshot / stop).
+        A model holding NaN/Inf (weights or buffers) is never saved: it raises ``NonFiniteLoss``."""
+        self._check_finite_state()
         payload = {
             "kind": kind,
             "trainer": self.trainer.state_dict(),
@@ -244,6 +300,19 @@ class TrainLoop:
         self.emit(CheckpointSaved(path=str(path), epoch=self.epoch, global_step=self.global_step, kind=kind))
         return str(path)
 
+    def _check_finite_state(self) -> None:
+        bad = first_nonfinite(_module_state(self.trainer.modules()))
+        if bad is not None:
+            raise NonFiniteLoss(f"model tensor {bad}", self.global_step, self.global_step, self.trainer.current_lr())
+
+    def _buffers(self) -> list[tuple[str, torch.Tensor]]:
+        mods = self.trainer.modules()
+        out = []
+        for mname, m in mods.items():
+            prefix = f"{mname}." if len(mods) > 1 else ""
+            out += [(prefix + n, b) for n, b in m.named_buffers() if b.is_floating_point() and b.numel()]
+        return out
+
     # -- setup --------------------------------------------------------------------------------
     def _setup(self) -> None:
         from ..data import load_bundle
@@ -258,12 +327,24 @@ class TrainLoop:
         if threads:
             torch.set_num_threads(int(threads))  # process-wide
         seed_everything(t.seed)
+        check_run_folder(self.run_dir, self.resume_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        from ..fsutil import remove_stale_temps
+
+        for folder in (self.run_dir, self.run_dir / "checkpoints"):  # left by a run that was killed mid-write
+            remove_stale_temps(folder)
         bundle = load_bundle(p.data, task=t.task)
         if bundle.skipped:
             shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
             more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
             self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
+        if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
+            from ..graph.datacheck import DataFacts, check_model_against_data
+            from .optim import check_task_loss
+
+            if t.task not in ("gan", "vae"):
+                check_task_loss(t.task, t.loss)  # a loss that does not fit the task is the first thing to fix
+            check_model_against_data(p, DataFacts(tuple(bundle.input_shape), bundle.num_classes, p.data.dataset))
         image_data = len(bundle.input_shape) == 3
         channels = bundle.input_shape[0] if image_data else 1
         self.augment = build_augment(p.data.augment, channels) if p.data.augment and image_data else None
@@ -458,7 +539,18 @@ class TrainLoop:
             return {}
         keys = list(pending[0])
         sums = torch.stack([torch.stack([d[k].detach().float().reshape(()) for d in pending]).sum() for k in keys])
-        vals = sums.tolist()
+        bufs = self._buffers()  # BatchNorm running stats can blow up while the loss still looks finite
+        if bufs:
+            flags = torch.stack([torch.isfinite(b).all().to(sums.device) for _, b in bufs]).float()
+            vals = torch.cat([sums, flags]).tolist()  # one device sync for both
+            vals, flag_vals = vals[: len(keys)], vals[len(keys):]
+            for (bname, _), ok in zip(bufs, flag_vals):
+                if not ok:
+                    pending.clear()
+                    raise NonFiniteLoss(f"model buffer {bname}", since_step + 1, self.global_step,
+                                        self.trainer.current_lr())
+        else:
+            vals = sums.tolist()
         n = len(pending)
         pending.clear()
         out = {}
@@ -578,6 +670,18 @@ class TrainLoop:
             cb.on_epoch_end(self, epoch, metrics)
         self._trainer_diagnostics()
 
+    def _emit_oom(self, exc: BaseException) -> None:
+        """The same explanation for out of memory on any device (CPU included)."""
+        dev = getattr(self, "device", None)
+        self.emit(Diagnostic(code="oom", severity="error", global_step=self.global_step,
+                             message="The device ran out of memory.",
+                             suggestion="Lower data.batch_size, use a smaller model, or enable train.amp."))
+        self.emit(Error(message=f"Out of memory on {dev if dev is not None else 'this machine'}: lower the batch "
+                                "size or the model size.",
+                        details=f"{exc}\n{traceback.format_exc()}", kind="oom"))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     # -- the end ------------------------------------------------------------------------------
     def _write_outputs(self, status: str) -> None:
         if self._last_saved_step != self.global_step:
@@ -593,8 +697,13 @@ class TrainLoop:
         mods = self.trainer.modules()
         if len(mods) == 1:
             state = next(iter(mods.values())).state_dict()
+            named = list(state.items())
         else:  # GAN/VAE: {role: state_dict}, including a GAN's weight-averaged generator when there is one
             state = self.trainer.state_dict().get("models") or {n: m.state_dict() for n, m in mods.items()}
+            named = [(f"{r}.{k}", v) for r, sd in state.items() for k, v in sd.items()]
+        bad = first_nonfinite(named)
+        if bad is not None:  # never hand out a NaN model as the result
+            raise NonFiniteLoss(f"model tensor {bad}", self.global_step, self.global_step, self.trainer.current_lr())
         atomic_write_with(self.run_dir / "model.pt", lambda fh: torch.save(state, fh))
         atomic_write_text(self.run_dir / "project.json", dumps_project(self.project))
         write_history_csv(self.run_dir / "history.csv", self.history)
@@ -638,17 +747,24 @@ class TrainLoop:
             self.emit(Error(message=f"Training stopped: {exc}. "
                                     + (f"The last good checkpoint is kept: {kept}" if kept else "No checkpoint was saved yet."),
                             details=traceback.format_exc(), kind="nan"))
-        except torch.OutOfMemoryError as exc:
-            self.emit(Diagnostic(code="oom", severity="error", global_step=self.global_step,
-                                 message="The device ran out of memory.",
-                                 suggestion="Lower data.batch_size, use a smaller model, or enable train.amp."))
-            self.emit(Error(message=f"Out of memory on {getattr(self, 'device', '?')}: lower the batch size or the model size.",
-                            details=f"{exc}\n{traceback.format_exc()}", kind="oom"))
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        except CheckpointWriteError as exc:
+            self.emit(Error(message=f"Training stopped: {exc}.", details=traceback.format_exc(), kind="disk"))
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            self._emit_oom(exc)
         except Exception as exc:
+            from ..fsutil import full_reason, is_disk_full
+
             bad = _bad_input_types()
-            if isinstance(exc, bad):
+            if is_out_of_memory(exc):
+                self._emit_oom(exc)
+            elif is_disk_full(exc):
+                where = f" {exc.filename}" if getattr(exc, "filename", None) else f" into {self.run_dir}"
+                kept = self.checkpoint_paths.get("last")
+                self.emit(Error(message=f"Training stopped: cannot write{where}: {full_reason(exc)}. "
+                                        + (f"The last checkpoint is intact: {kept}" if kept else
+                                           "No checkpoint was saved yet."),
+                                details=traceback.format_exc(), kind="disk"))
+            elif isinstance(exc, bad):
                 self.emit(Error(message=_plain_message(exc), details=traceback.format_exc(), kind="bad_project"))
             else:
                 where = "while training" if started else "while setting up training"
@@ -674,6 +790,15 @@ class TrainLoop:
         )
         self.emit(fin)
         return fin
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text
+                                              or "DefaultCPUAllocator" in text)
 
 
 def _plain_message(exc: BaseException) -> str:

@@ -1,4 +1,8 @@
-"""Runners: the training loop in a background thread or a spawned child process, behind one interface.
+"""Runners: a job (a training run, or any picklable ``engine.train.jobs`` job: export, quantize, prune,
+...) in a background thread or a spawned child process, behind one interface.
+
+``start(project, run_dir, ...)`` runs a training (a ``TrainJob``); ``start_job(job)`` runs any job
+object with ``run(emit, control)``; both emit the same events and end with one ``Finished``.
 
 Commands (pause / resume / stop / snapshot) go in through a thread-safe queue; events come out
 through another, drained with ``poll`` (non-blocking) or ``wait_event`` (blocking). Never imports Qt.
@@ -24,6 +28,7 @@ import traceback
 from typing import Any
 
 from .events import Error, Event, Finished
+from .jobs import TrainJob, ValidatedProject
 
 COMMANDS = ("pause", "resume", "stop", "snapshot")
 
@@ -33,6 +38,16 @@ class Runner:
 
     def start(self, project: Any, run_dir: str, *, resume: str | None = None,
               overrides: dict | None = None, trainer: Any = None) -> None:
+        """Train ``project`` into ``run_dir`` (a ``TrainJob``)."""
+        from ..project import Project
+
+        if isinstance(project, Project):
+            # validated already: marked so a child process only type-checks it again
+            project = ValidatedProject(project.to_dict())
+        self.start_job(TrainJob(project, str(run_dir), resume, overrides, trainer))
+
+    def start_job(self, job: Any) -> None:
+        """Run ``job`` (an object with ``run(emit, control)``; picklable for the process runner)."""
         raise NotImplementedError
 
     def _send(self, cmd: str) -> None:
@@ -91,22 +106,21 @@ class ThreadRunner(Runner):
         self._thread: threading.Thread | None = None
         self._control: Any = None
 
-    def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
+    def start_job(self, job):
         from .device import default_threads
-        from .loop import Control, TrainLoop
+        from .loop import Control
 
         if self.running:
             raise RuntimeError("a training run is already in progress: stop it (and join) before starting another")
         self._control = Control()
-        loop = TrainLoop(project, run_dir, emit=self._events.put, control=self._control, resume=resume,
-                         overrides=overrides, trainer=trainer, threads=default_threads())
+        control, events = self._control, self._events
 
         def target() -> None:
             try:
-                loop.run()
+                _run(job, events.put, control, default_threads())
             except BaseException as exc:  # run() turns errors into events; this is the last resort
-                self._events.put(Error(message=f"the training thread crashed: {exc}", details=traceback.format_exc()))
-                self._events.put(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
+                events.put(Error(message=f"the {_kind(job)} thread crashed: {exc}", details=traceback.format_exc()))
+                events.put(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
 
         self._thread = threading.Thread(target=target, name="layerlab-train", daemon=True)
         self._thread.start()
@@ -141,12 +155,23 @@ class ThreadRunner(Runner):
 # process runner
 
 
-def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, threads: int,
-                ready: Any = None) -> None:
-    """Entry point of the spawned child: watchdog, command listener, then the loop.
+def _kind(job: Any) -> str:
+    return "training" if isinstance(job, TrainJob) else str(getattr(job, "kind", "job"))
 
-    ``job`` is ``(project, run_dir, resume, overrides, trainer)``; ``None`` means a pre-warmed child:
-    import the heavy modules now, then wait for the job on the command queue.
+
+def _run(job: Any, emit: Any, control: Any, threads: int | None) -> None:
+    if isinstance(job, TrainJob):
+        job.run(emit, control, threads=threads)
+    else:
+        job.run(emit, control)
+
+
+def _child_main(job: Any, cmd_q: Any, evt_q: Any, parent_pid: int, threads: int,
+                ready: Any = None) -> None:
+    """Entry point of the spawned child: watchdog, command listener, then the job.
+
+    ``job`` is a job object (``TrainJob`` or any ``run(emit, control)`` job); ``None`` means a
+    pre-warmed child: import the heavy modules now, then wait for the job on the command queue.
     """
     import torch
 
@@ -159,8 +184,7 @@ def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, thre
                 os._exit(3)  # the parent died: nobody is listening
 
     threading.Thread(target=watchdog, name="layerlab-watchdog", daemon=True).start()
-    from ..project import Project
-    from .loop import Control, TrainLoop
+    from .loop import Control
 
     if job is None:  # pre-warmed: pay the imports before the user presses Train
         for name in ("torchvision.transforms.v2", "torchmetrics", "engine.train.supervised", "engine.graph"):
@@ -172,10 +196,9 @@ def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, thre
             msg = cmd_q.get()
         except (EOFError, OSError):
             os._exit(3)
-        if not (isinstance(msg, tuple) and msg and msg[0] == "job"):
+        if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "job"):
             return  # closed before any job arrived
-        job = msg[1:]
-    project, run_dir, resume, overrides, trainer = job
+        job = msg[1]
     control = Control()
 
     def listen() -> None:
@@ -190,12 +213,9 @@ def _child_main(job: tuple | None, cmd_q: Any, evt_q: Any, parent_pid: int, thre
 
     threading.Thread(target=listen, name="layerlab-commands", daemon=True).start()
     try:
-        if isinstance(project, _ValidatedProject):
-            project = Project.model_validate(dict(project))
-        TrainLoop(project, run_dir, emit=evt_q.put, control=control, resume=resume, overrides=overrides,
-                  trainer=trainer, threads=threads).run()
+        _run(job, evt_q.put, control, threads)
     except BaseException as exc:
-        evt_q.put(Error(message=f"the training process crashed: {exc}", details=traceback.format_exc()))
+        evt_q.put(Error(message=f"the {_kind(job)} process crashed: {exc}", details=traceback.format_exc()))
         evt_q.put(Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0))
     finally:
         evt_q.close()
@@ -215,21 +235,17 @@ class ProcessRunner(Runner):
         self._threads = threads
         self._warm = False  # a pre-warmed child is waiting for its job
         self._ready: Any = None  # set by a pre-warmed child once its imports are done
+        self._kind = "training"  # what the running job is, for messages
 
-    def start(self, project, run_dir, *, resume=None, overrides=None, trainer=None):
-        from ..project import Project
-
+    def start_job(self, job):
         if self.running and not self._warm:
             raise RuntimeError("a training run is already in progress: stop it (and join) before starting another")
-        if isinstance(project, Project):
-            # validated already: marked so the child only type-checks it again
-            project = _ValidatedProject(project.to_dict())
-        job = (project, str(run_dir), resume, overrides, trainer)
+        self._kind = _kind(job)
         if self._warm and self._proc is not None and self._proc.is_alive():
             self._warm = False
             self._finished = False
             self._after_error = None
-            self._cmd_q.put(("job", *job))
+            self._cmd_q.put(("job", job))
             return
         self._warm = False
         self._cleanup()
@@ -258,7 +274,10 @@ class ProcessRunner(Runner):
         self._finished = False
         self._after_error = None
         self._ready = self._ctx.Event() if job is None else None
+        from ..threads import apply_thread_env
+
         threads = self._threads or default_threads()
+        apply_thread_env()  # the child inherits it and reads it when its torch loads
         self._proc = self._ctx.Process(
             target=_child_main, name="layerlab-train",
             args=(job, self._cmd_q, self._evt_q, os.getpid(), threads, self._ready),
@@ -291,7 +310,7 @@ class ProcessRunner(Runner):
             code = self._proc.exitcode
             self._after_error = Finished(status="failed", epochs_run=0, global_step=0, wall_s=0.0,
                                          final={"exitcode": float(code if code is not None else -1)})
-            return Error(message=f"the training process ended unexpectedly ({_exit_reason(code)}); "
+            return Error(message=f"the {self._kind} process ended unexpectedly ({_exit_reason(code)}); "
                                  "the last saved checkpoint, if any, is kept", kind="exception")
         return self._track(ev)
 
@@ -350,8 +369,7 @@ class ProcessRunner(Runner):
         self._cleanup()
 
 
-class _ValidatedProject(dict):
-    """A project dict that was already validated as a ``Project`` (type-checked again in the child)."""
+_ValidatedProject = ValidatedProject  # the name older code used
 
 
 def _exit_reason(code: int | None) -> str:

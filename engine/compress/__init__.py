@@ -1,0 +1,1 @@
+"""Compression over a trained run: prune, quantize, distill, and the comparison of variants."""

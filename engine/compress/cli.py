@@ -1,0 +1,343 @@
+"""The ``layerlab`` verbs prune / quantize / distill / export / compare (registered by ``engine.cli``).
+
+Each verb builds the same job the studio runs (``engine.compress.jobs``), runs it inline with
+progress on stderr, prints what it wrote, the verification and the comparison, and writes
+``--report`` with ``variants`` (one row per model compared, the original first). Exit codes: 0 ok,
+2 bad input (names the file or flag), 1 failure during work (a failed verification included),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _common(p: argparse.ArgumentParser, out_help: str | None) -> None:
+    p.add_argument("project", metavar="FILE.json", help="the project (as trained)")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="the trained weights: a run folder's model.pt, checkpoints/best.pt or last.pt")
+    if out_help:
+        p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    p.add_argument("--report", metavar="R.json", help="write a JSON report (with `variants`) here")
+    p.add_argument("--no-compare", action="store_true", help="skip the comparison (latency, accuracy)")
+    p.add_argument("--quiet", action="store_true", help="print only errors and the result")
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (e.g. 0.5), got {text}")
+    return v
+
+
+def _count(text: str, lo: int = 0) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+    return v
+
+
+def add_compress_verbs(sub: Any) -> None:
+    from ..export import FORMATS
+    from .prune import METHODS as PRUNE
+    from .quantize import METHODS as QUANT
+
+    s = sub.add_parser("prune", help="prune a trained model (unstructured L1, global, or structured channels)")
+    _common(s, "output run folder (project.json + model.pt; structured: the smaller project)")
+    s.add_argument("--method", choices=PRUNE, default="global")
+    s.add_argument("--amount", type=_fraction, default=0.5, help="fraction of weights / channels to remove")
+    s.add_argument("--rounds", type=lambda t: _count(t, 1), default=1, help="prune -> fine-tune rounds")
+    s.add_argument("--finetune-epochs", type=_count, default=0, help="fine-tuning epochs per round")
+    s.set_defaults(func=cmd_prune)
+
+    s = sub.add_parser("quantize", help="quantize a trained model (int8 ONNX, fp16/bf16 weights)")
+    _common(s, "output file (.onnx for int8, .pt for fp16/bf16)")
+    s.add_argument("--method", choices=QUANT, default="static-int8")
+    s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("distill", help="train a smaller student on a trained teacher's soft targets")
+    _common(s, "the student's run folder")
+    s.add_argument("--student", required=True, metavar="STUDENT.json", help="the student project")
+    s.add_argument("--epochs", type=lambda t: _count(t, 1), help="student epochs (default: the student's)")
+    s.add_argument("--temperature", type=float, default=4.0)
+    s.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target term (0..1)")
+    s.add_argument("--baseline", action="store_true", help="also train the same student from scratch and compare")
+    s.set_defaults(func=cmd_distill)
+
+    s = sub.add_parser("export", help="export a trained model (each format verified; a model card beside it)")
+    _common(s, "output file (the suffix follows the format)")
+    s.add_argument("--format", choices=FORMATS, default="onnx")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("compare", help="compare a trained model with its variants (size, latency, accuracy)")
+    s.__class__ = _intermixed(type(s))  # `compare FILE.json --checkpoint CKPT V1 V2`: variants after the flag
+    _common(s, None)
+    s.add_argument("variants", nargs="*", metavar="VARIANT",
+                   help="run folders (prune/distill), .onnx files (quantize/export) or fp16/bf16 .pt weights")
+    s.set_defaults(func=cmd_compare)
+
+
+def _intermixed(cls: type) -> type:
+    """A parser class whose positionals may come after its options (argparse splits them otherwise)."""
+
+    class Intermixed(cls):  # type: ignore[misc, valid-type]
+        _inside = False
+
+        def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+            if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
+                return super().parse_known_args(args, namespace)
+            self._inside = True
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._inside = False
+
+    return Intermixed
+
+
+def add_import_verb(sub: Any) -> None:
+    s = sub.add_parser("import", help="turn a PyTorch model into a LayerLab project (torch.fx) to open in the designer")
+    s.add_argument("source", metavar="MODEL.py:ClassName | torchvision:NAME | MODEL.onnx")
+    s.add_argument("-o", "--output", required=True, metavar="PROJECT.json", help="the project to write")
+    s.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape (default 3,224,224 for torchvision, "
+                   "else 1,28,28)")
+    s.add_argument("--weights", metavar="W.pt", help="a state dict to load into the model first (weights_only)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing project file")
+    s.add_argument("--report", metavar="R.json", help="write a JSON report here")
+    s.set_defaults(func=cmd_import)
+
+
+def _load_source(source: str) -> tuple[Any, str, tuple[int, ...]]:
+    """(module, name, default input shape) for the import source; ValueError names what is wrong."""
+    import importlib.util
+
+    if source.startswith("torchvision:"):
+        from ..graph.fx_import import torchvision_model
+
+        name = source.split(":", 1)[1]
+        return torchvision_model(name), name, (3, 224, 224)
+    if source.lower().endswith(".onnx"):
+        raise ValueError(f"{source}: importing ONNX graphs is not supported yet; import the PyTorch module "
+                         "(MODEL.py:ClassName) instead")
+    path, sep, cls = source.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        raise ValueError(f"{source}: give MODEL.py:ClassName, torchvision:NAME or MODEL.onnx")
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found")
+    # the user's own model file, named on the command line, is imported (run) like `python MODEL.py`
+    spec = importlib.util.spec_from_file_location(f"layerlab_import_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path}: cannot import it as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:
+        raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    klass = getattr(mod, cls, None)
+    if klass is None or not isinstance(klass, type):
+        raise ValueError(f"{path}: has no class {cls!r}")
+    try:
+        return klass(), cls, (1, 28, 28)
+    except TypeError as exc:
+        raise ValueError(f"{path}:{cls}: cannot be built without arguments ({exc})") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..cli import check_output_file, write_report
+    from ..fsutil import atomic_write_with
+    from ..graph.fx_import import ImportError_, import_module
+    from ..project import save_project
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists (use --force to overwrite)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    check_output_file(str(out), "-o")
+    try:
+        module, name, shape = _load_source(args.source)
+        if args.input_shape:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+            if not shape or min(shape) < 1:
+                raise ValueError("--input-shape: give positive sizes such as 3,224,224")
+        if args.weights:
+            from ..train.checkpoint import CheckpointError, read_torch_file
+
+            try:
+                module.load_state_dict(read_torch_file(args.weights))
+            except (CheckpointError, RuntimeError) as exc:
+                raise ValueError(f"--weights: {args.weights}: {str(exc).splitlines()[0][:200]}") from None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        res = import_module(module, shape, name, description=f"Imported from {args.source} by `layerlab import`.")
+    except ImportError_ as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    save_project(res.project, out)
+    weights = out.with_suffix(".pt")
+    atomic_write_with(weights, lambda fh: torch.save(res.state_dict, fh))
+    n = len(res.project.model.nodes)
+    params = sum(v.numel() for k, v in res.state_dict.items() if not k.endswith(("running_mean", "running_var",
+                                                                                   "num_batches_tracked")))
+    print(f"wrote {out} ({n} nodes, {params:,} parameters) and its weights {weights}")
+    print(f"verified: the compiled project gives the module's outputs (max abs diff {res.max_abs_diff:.2e})")
+    write_report(args.report, {"project": str(out), "weights": str(weights), "nodes": n, "params": params,
+                               "max_abs_diff": res.max_abs_diff, "source": args.source})
+    return EXIT_OK
+
+
+class _Printer:
+    def __init__(self, quiet: bool):
+        from ..train.api import CliProgress
+
+        self.quiet = quiet
+        self.train = CliProgress(quiet=quiet)
+        self.result: dict[str, Any] | None = None
+        self.errors: list[Any] = []
+        self.last_stage = ""
+
+    def __call__(self, ev: Any) -> None:
+        from ..train.events import Error, Finished, JobProgress, JobResult
+
+        if isinstance(ev, JobResult):
+            self.result = ev.result
+        elif isinstance(ev, JobProgress):
+            if not self.quiet and ev.stage != self.last_stage:
+                print(f"[{ev.fraction:4.0%}] {ev.stage}", file=sys.stderr, flush=True)
+                self.last_stage = ev.stage
+        elif isinstance(ev, Error):
+            self.errors.append(ev)
+        elif not isinstance(ev, Finished):
+            self.train(ev)
+
+
+def _run(job: Any, args: argparse.Namespace) -> int:
+    from ..cli import check_output_file, write_report
+    from ..train.jobs import run_job
+    from ..train.loop import Control
+
+    check_output_file(args.report, "--report")
+    printer = _Printer(args.quiet)
+    control = Control()
+    prev = None
+    try:
+        prev = signal.signal(signal.SIGINT, lambda *_: control.put_from_signal("stop"))
+    except ValueError:  # not in the main thread
+        pass
+    try:
+        fin = run_job(job, printer, control)
+    finally:
+        if prev is not None:
+            signal.signal(signal.SIGINT, prev)
+    if fin.status == "stopped":
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if fin.status == "failed":
+        err = printer.errors[-1] if printer.errors else None
+        msg = err.message if err else "failed"
+        for line in msg.splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT if err is not None and err.kind == "bad_project" else EXIT_FAIL
+    result = printer.result or {}
+    _print_result(job.kind, result)
+    report = {"verb": job.kind, "status": fin.status, **result, "variants": result.get("variants", [])}
+    write_report(args.report, report)
+    return EXIT_OK
+
+
+def _print_result(kind: str, result: dict[str, Any]) -> None:
+    from .compare import Row, format_table
+    from .prune import describe_layers
+
+    for e in result.get("exports", []):
+        v = e["verification"]
+        agree = f", agreement {v['agreement']:.1%}" if "agreement" in v else ""
+        acc = f", accuracy {v['accuracy']:.2%}" if "accuracy" in v else ""
+        print(f"wrote {e['path']} ({e['role']}; card {e['card']})")
+        print(f"  verified on {v.get('n')} inputs ({v.get('runtime', 'torch')}): max abs diff "
+              f"{v.get('max_abs_diff', float('nan')):.2e}{agree}{acc}; input: {v.get('inputs')}")
+    if "quantized" in result:
+        q = result["quantized"]
+        print(f"wrote {q['path']} ({q['method']}, runs in {q['runtime']}"
+              + (f", computed in {q['compute']}" if q.get("compute") else "") + ")")
+    if "pruned" in result:
+        r = result["pruned"]
+        extra = f", sparsity {r['sparsity']:.1%}" if "sparsity" in r else ""
+        print(f"wrote {r['out']} (project.json + model.pt): {r['params_before']:,} -> {r['params_after']:,} "
+              f"parameters, {r['nonzero_after']:,} non-zero{extra}")
+        for line in describe_layers(r):
+            print(line)
+    if "distilled" in result:
+        d = result["distilled"]
+        print(f"wrote {d['out']} (student: {d['student_params']:,} parameters; teacher {d['teacher_params']:,})")
+        acc = d["distilled"].get("val_accuracy")
+        if acc is not None:
+            print(f"  distilled student: val accuracy {acc:.2%}")
+        if d.get("scratch"):
+            print(f"  same student from scratch: val accuracy {d['scratch'].get('val_accuracy', float('nan')):.2%}")
+    rows = result.get("variants") or []
+    if rows:
+        fields = set(Row.__dataclass_fields__)
+        print()
+        print(format_table([Row(**{k: v for k, v in r.items() if k in fields}) for r in rows]))
+
+
+def _paths(args: argparse.Namespace) -> tuple[str, str]:
+    return str(args.checkpoint), str(args.project)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .jobs import PruneJob
+
+    ck, proj = _paths(args)
+    return _run(PruneJob(ck, proj, compare=not args.no_compare, method=args.method, amount=args.amount,
+                         rounds=args.rounds, finetune_epochs=args.finetune_epochs, out=args.output), args)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .jobs import QuantizeJob
+
+    ck, proj = _paths(args)
+    return _run(QuantizeJob(ck, proj, compare=not args.no_compare, method=args.method, out=args.output), args)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from .jobs import DistillJob
+
+    if not Path(args.student).is_file():
+        print(f"error: --student: {args.student}: file not found", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    ck, proj = _paths(args)
+    return _run(DistillJob(ck, proj, compare=not args.no_compare, student=args.student, out=args.output,
+                           epochs=args.epochs, temperature=args.temperature, alpha=args.alpha,
+                           baseline=args.baseline), args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .jobs import ExportJob
+
+    ck, proj = _paths(args)
+    return _run(ExportJob(ck, proj, compare=not args.no_compare, format=args.format, out=args.output), args)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .jobs import CompareJob
+
+    ck, proj = _paths(args)
+    return _run(CompareJob(ck, proj, variants=list(args.variants)), args)

@@ -1,0 +1,125 @@
+"""Knowledge distillation: a smaller student learns from a trained teacher's soft targets.
+
+Loss per batch (Hinton et al.): ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
++ (1 - alpha) * cross_entropy(student, labels)``. No library is needed: it is the supervised trainer
+with a second term, run through the engine's one training loop (live plots, checkpoints, stop). The
+student is an ordinary project (a template or any graph from the designer); it trains on the
+teacher's data settings, so both see the same split and preprocessing. ``baseline=True`` also trains
+the same student from scratch for the same epochs, so the comparison shows what the teacher added.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .errors import CompressError
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, temperature: float,
+                 alpha: float) -> torch.Tensor:
+    t = float(temperature)
+    soft = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), log_target=True,
+                    reduction="batchmean") * (t * t)
+    return alpha * soft + (1.0 - alpha) * F.cross_entropy(student, labels)
+
+
+def make_distill_trainer(project: Any, teacher: torch.nn.Module, temperature: float, alpha: float) -> Any:
+    from ..train.supervised import SupervisedTrainer
+
+    class DistillTrainer(SupervisedTrainer):
+        """The supervised trainer whose loss adds the teacher's soft targets (validation is unchanged)."""
+
+        def setup(self, ctx: Any) -> None:
+            super().setup(ctx)
+            self.teacher = teacher.to(self.device).eval().requires_grad_(False)
+            self.loss_fn_train = lambda out, x, y: distill_loss(out, self._teach(x), y, temperature, alpha)
+
+        def _teach(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return self.teacher(x).float()
+
+        def train_step(self, batch: Any, sc: Any) -> dict[str, Any]:
+            x, y = batch[0], batch[1]
+            self.optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                out = self.forward(x)
+                loss = self.loss_fn_train(out.float(), x, y)
+            loss.backward()
+            if self.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip)
+            self.optimizer.step()
+            self.schedule.step_batch()
+            return {"loss": loss.detach()}
+
+    return DistillTrainer(project)
+
+
+def load_student(student: Any, teacher_run: Any, epochs: int | None) -> Any:
+    from ..project import Project, ProjectError, load_project
+
+    if isinstance(student, (str, os.PathLike)):
+        try:
+            p = load_project(student)
+        except ProjectError as exc:
+            raise CompressError(str(exc)) from None
+    elif isinstance(student, Project):
+        p = student.copy_deep()
+    else:
+        raise CompressError("--student: give a project file")
+    if p.model is None or p.train.task != "classification":
+        raise CompressError(f"--student: {student}: needs a classification project with one model graph")
+    p.data = teacher_run.project.data.model_copy(deep=True)  # the teacher's split and preprocessing
+    if epochs is not None:
+        p.train.epochs = int(epochs)
+    p.train.max_steps = None
+    return p
+
+
+def distill_run(run: Any, student: Any, out_dir: str | os.PathLike, *, epochs: int | None = None,
+                temperature: float = 4.0, alpha: float = 0.7, baseline: bool = False, which: str = "final",
+                ctx: Any = None) -> dict[str, Any]:
+    """Distill ``run``'s model into ``student`` (a project file); the student's run folder is ``out_dir``."""
+    from ..train.loop import TrainLoop
+    from ..train.supervised import SupervisedTrainer
+
+    if run.task != "classification" or run.project.model is None:
+        raise CompressError("distill needs a trained classification teacher")
+    if not temperature > 0:
+        raise CompressError(f"--temperature: must be > 0, got {temperature}")
+    if not 0.0 <= alpha <= 1.0:
+        raise CompressError(f"--alpha: must be between 0 and 1, got {alpha}")
+    if ctx is None:
+        from ..train.jobs import JobContext
+
+        ctx = JobContext("distill", lambda ev: None, None)
+    sp = load_student(student, run, epochs)
+    teacher = run.module("model", which)
+    out = Path(out_dir)
+    ctx.progress(f"distilling into the student ({sp.train.epochs} epochs, T={temperature:g}, alpha={alpha:g})", 0.0)
+    fin = TrainLoop(sp, out, emit=ctx.training_emit(), control=ctx.control,
+                    trainer=make_distill_trainer(sp, teacher, temperature, alpha)).run()
+    if fin.status == "failed":
+        raise RuntimeError("distillation failed (see the log)")
+    rep: dict[str, Any] = {"out": str(out), "project": str(out / "project.json"), "model": str(out / "model.pt"),
+                           "epochs": sp.train.epochs, "temperature": temperature, "alpha": alpha,
+                           "distilled": {k: v for k, v in fin.final.items() if k.startswith("val_")}}
+    from ..runs import open_run
+
+    rep["student_params"] = sum(p.numel() for p in open_run(out).module().parameters())
+    rep["teacher_params"] = sum(p.numel() for p in teacher.parameters())
+    if baseline and not ctx.stopped:
+        base = out.with_name(out.name + "-scratch")
+        ctx.progress("training the same student from scratch (baseline)", 0.5)
+        fin_b = TrainLoop(sp, base, emit=ctx.training_emit(), control=ctx.control,
+                          trainer=SupervisedTrainer(sp)).run()
+        if fin_b.status == "failed":
+            raise RuntimeError("the from-scratch baseline failed (see the log)")
+        rep["baseline"] = str(base)
+        rep["scratch"] = {k: v for k, v in fin_b.final.items() if k.startswith("val_")}
+    ctx.progress("distilled", 1.0)
+    return rep

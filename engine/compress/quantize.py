@@ -1,0 +1,144 @@
+"""Quantization of a trained classifier: static int8, dynamic int8, fp16 / bf16 weights.
+
+Which flows, and why (measured on this CPU with torch 2.14.1; see the README's "Compress & Export"):
+
+- ``static-int8`` and ``dynamic-int8`` go through ONNX Runtime: the float model is exported to ONNX
+  (preprocessing inside, so the file takes raw 0..255 pixels), ``quant_pre_process`` prepares it, then
+  ``quantize_static`` (QDQ, per-channel int8 weights, uint8 activations, calibrated on training
+  images) or ``quantize_dynamic``. These were the fastest flows here and use no deprecated API;
+  torch's own FX flow is deprecated and PT2E is only fast under ``torch.compile`` with freezing.
+  The result is an ``.onnx`` file (no pickles).
+- ``fp16`` / ``bf16`` cast the weights and save a state dict (``.pt``, loads with
+  ``weights_only=True``). On a CPU without AVX512-FP16, fp16 is a storage format only (it is computed
+  in fp32); bf16 is computed natively where oneDNN supports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import CompressError
+
+METHODS = ("static-int8", "dynamic-int8", "fp16", "bf16")
+CALIBRATION_IMAGES = 512
+
+
+def _check_run(run: Any) -> None:
+    if run.task in ("gan", "vae") or run.project.model is None:
+        raise CompressError(f"quantize works on single-model projects (this one is a {run.task.upper()})")
+
+
+def default_suffix(method: str) -> str:
+    return ".onnx" if method.endswith("int8") else ".pt"
+
+
+def bf16_supported() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # an old build or a platform without oneDNN
+        return False
+
+
+class _Calibration:
+    """ONNX Runtime's CalibrationDataReader over the run's training images (raw 0..255 pixels)."""
+
+    def __init__(self, name: str, pixels: np.ndarray, batch: int = 32):
+        self.name = name
+        self.batches = [pixels[i:i + batch] for i in range(0, len(pixels), batch)]
+        self.i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {self.name: self.batches[self.i - 1]}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def float_onnx(run: Any, path: Path, which: str = "final") -> Path:
+    """The run's float model as ONNX (raw pixels in): the int8 flows' input and their float baseline."""
+    from ..export import onnx_export
+    from ..export.wrap import wrap_for_export
+
+    module = run.module("model", which)
+    wrapped, pixels = wrap_for_export(module, run, "model")
+    if not pixels:
+        raise CompressError("int8 quantization needs an image model (an Input of shape [C, H, W])")
+    b = run.bundle()
+    ex = (b.val_x[:2] * 255).round()
+    onnx_export(wrapped, (ex,), path, ["pixels"])
+    return path
+
+
+def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = "final",
+                 progress: Callable[[str, float], None] | None = None,
+                 calibration_images: int = CALIBRATION_IMAGES) -> dict[str, Any]:
+    """Write the quantized model to ``out``; returns ``{"path", "method", "runtime", "dtype"}``."""
+    if method not in METHODS:
+        raise CompressError(f"--method: unknown method {method!r} (choose {', '.join(METHODS)})")
+    _check_run(run)
+    progress = progress or (lambda stage, f: None)
+    out = Path(out)
+    if out.suffix == "":
+        out = out.with_suffix(default_suffix(method))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if method in ("fp16", "bf16"):
+        return _half(run, method, out, which, progress)
+    want = ".onnx"
+    if out.suffix != want:
+        raise CompressError(f"-o: an {method} model is an ONNX file; name it {out.with_suffix(want).name}")
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="layerlab-quant-") as td:
+        progress("exporting the float model to ONNX", 0.05)
+        fp = float_onnx(run, Path(td) / "float.onnx", which)
+        pre = Path(td) / "pre.onnx"
+        progress("preparing the graph", 0.3)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            quant_pre_process(str(fp), str(pre))
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            if method == "static-int8":
+                progress(f"calibrating on {calibration_images} training images", 0.45)
+                b = run.bundle()
+                g = torch.Generator().manual_seed(0)
+                idx = torch.randperm(len(b.train_x), generator=g)[:calibration_images]
+                pixels = (b.train_x[idx] * 255).round().numpy().astype(np.float32)
+                quantize_static(str(pre), str(tmp), _Calibration("pixels", pixels), quant_format=QuantFormat.QDQ,
+                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            else:
+                progress("quantizing the weights", 0.5)
+                quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    progress("quantized", 0.9)
+    return {"path": str(out), "method": method, "runtime": "onnxruntime", "dtype": "int8"}
+
+
+def _half(run: Any, method: str, out: Path, which: str, progress: Callable[[str, float], None]) -> dict[str, Any]:
+    from ..fsutil import atomic_write_with
+
+    if out.suffix != ".pt":
+        raise CompressError(f"-o: {method} weights are a state dict; name it {out.with_suffix('.pt').name}")
+    dtype = torch.float16 if method == "fp16" else torch.bfloat16
+    progress(f"casting the weights to {method}", 0.3)
+    state = run.module("model", which).state_dict()
+    half = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().clone() for k, v in state.items()}
+    atomic_write_with(out, lambda fh: torch.save(half, fh))
+    progress("saved", 0.9)
+    compute = "fp32 (fp16 is a storage format on this CPU)" if method == "fp16" else (
+        "bf16" if bf16_supported() else "fp32 (this CPU has no native bf16)")
+    return {"path": str(out), "method": method, "runtime": "torch", "dtype": method, "compute": compute}

@@ -1,0 +1,263 @@
+"""A trained run as an object: the project as trained, its weights, history and checkpoints.
+
+A run folder (what ``layerlab train`` writes) holds ``project.json`` (the document as trained),
+``model.pt`` (the final state dict; ``{role: state_dict}`` for GAN/VAE), ``checkpoints/best.pt`` and
+``last.pt`` (full training state) and ``history.csv``. ``Run`` opens one and hands out ready,
+eval-mode modules, so the compress/export verbs and the studio's views never guess checkpoint keys.
+
+``open_run(checkpoint, project=None)`` is what the CLI verbs use: ``--checkpoint`` names a
+``model.pt``, ``best.pt`` or ``last.pt`` (or the folder); the project is the given one, else the
+run's ``project.json``, else the copy a checkpoint carries.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .project import Project, ProjectError, load_project, loads_project
+
+WEIGHTS = ("final", "best", "last")
+
+
+class RunError(ValueError):
+    """A run folder or weights file that cannot be used (bad input: names the file and says why)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What turns a user's raw pixels into what the model was trained on.
+
+    Training sees ``pixels / scale`` (the datasets give 0..1 floats from 0..255 bytes) and then each
+    ``(mean, std)`` pair of the project's ``normalize`` augment entries, in order.
+    """
+
+    scale: float = 255.0
+    normalize: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
+    image: bool = True
+
+    def describe(self) -> str:
+        steps = [f"divide by {self.scale:g}"]
+        for mean, std in self.normalize:
+            steps.append(f"subtract mean {list(mean)}, divide by std {list(std)}")
+        return "; then ".join(steps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"input_range": f"0-{self.scale:g}", "scale": self.scale,
+                "normalize": [{"mean": list(m), "std": list(s)} for m, s in self.normalize]}
+
+
+def preprocessing_of(project: Project, channels: int) -> Preprocessing:
+    pairs = []
+    for a in project.data.augment:
+        if a.type != "normalize":
+            continue
+        mean = list(a.params.get("mean", [0.5]))
+        std = list(a.params.get("std", [0.5]))
+        mean = mean * channels if len(mean) == 1 else mean
+        std = std * channels if len(std) == 1 else std
+        pairs.append((tuple(float(v) for v in mean), tuple(float(v) for v in std)))
+    return Preprocessing(normalize=tuple(pairs))
+
+
+class Run:
+    """One trained run. Build with ``Run.open(folder)`` or ``open_run(checkpoint, project)``."""
+
+    def __init__(self, directory: str | os.PathLike, project: Project, weights: str | os.PathLike | None = None):
+        self.dir = Path(directory)
+        self.project = project
+        self._weights = Path(weights) if weights is not None else None
+        self._states: dict[str, dict[str, dict[str, Any]]] = {}
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | os.PathLike, project: Project | None = None) -> Run:
+        d = Path(directory)
+        if not d.is_dir():
+            raise RunError(f"{d}: run folder not found")
+        if project is None:
+            project = _project_of_folder(d)
+        return cls(d, project)
+
+    # -- files --------------------------------------------------------------------------------
+    def weights_path(self, which: str = "final") -> Path:
+        """``final`` (model.pt), ``best`` or ``last`` (checkpoints); the file given to ``open_run`` wins."""
+        if which not in WEIGHTS:
+            raise ValueError(f"which must be one of {', '.join(WEIGHTS)}, not {which!r}")
+        if self._weights is not None and which == "final":
+            return self._weights
+        p = self.dir / "model.pt" if which == "final" else self.dir / "checkpoints" / f"{which}.pt"
+        if not p.is_file():
+            raise RunError(f"{p}: not found (this run has {', '.join(self.available()) or 'no weights'})")
+        return p
+
+    def available(self) -> list[str]:
+        out = []
+        if (self.dir / "model.pt").is_file() or self._weights is not None:
+            out.append("final")
+        out += [w for w in ("best", "last") if (self.dir / "checkpoints" / f"{w}.pt").is_file()]
+        return out
+
+    def checkpoints(self) -> dict[str, str]:
+        return {w: str(self.dir / "checkpoints" / f"{w}.pt") for w in ("best", "last")
+                if (self.dir / "checkpoints" / f"{w}.pt").is_file()}
+
+    def history(self) -> list[dict[str, float]]:
+        p = self.dir / "history.csv"
+        if not p.is_file():
+            return []
+        from .train.history import read_history_csv
+
+        return read_history_csv(p)
+
+    @property
+    def roles(self) -> list[str]:
+        if self.project.model is not None:
+            return ["model"]
+        return list(self.project.models or {})
+
+    @property
+    def task(self) -> str:
+        return self.project.train.task
+
+    # -- weights and modules ------------------------------------------------------------------
+    def state_dict(self, role: str = "model", which: str = "final") -> dict[str, Any]:
+        if which not in self._states:
+            self._states[which] = self._read_states(self.weights_path(which))
+        states = self._states[which]
+        if role == "generator" and "generator_ema" in states:  # what the run draws its samples with
+            return states["generator_ema"]
+        if role not in states:
+            raise RunError(f"{self.weights_path(which)}: holds no weights for {role!r} "
+                           f"(it has {', '.join(states) or 'none'})")
+        return states[role]
+
+    def _read_states(self, path: Path) -> dict[str, dict[str, Any]]:
+        from .train.checkpoint import FORMAT, CheckpointError, read_torch_file
+
+        try:
+            data = read_torch_file(path)
+        except CheckpointError as exc:
+            raise RunError(str(exc)) from None
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            models = (data.get("trainer") or {}).get("models") or {}
+            return {k: v for k, v in models.items() if isinstance(v, dict)}
+        if not isinstance(data, dict):
+            raise RunError(f"{path}: not a state dict or LayerLab checkpoint")
+        roles = self.roles
+        if roles != ["model"] and all(isinstance(data.get(r), dict) for r in roles):
+            return {k: v for k, v in data.items() if isinstance(v, dict)}
+        if isinstance(data.get("model"), dict):
+            return {"model": data["model"]}
+        return {roles[0]: data}
+
+    def graph_path(self, role: str) -> str:
+        return "model" if role == "model" else f"models.{role}"
+
+    def module(self, role: str = "model", which: str = "final") -> Any:
+        """A freshly compiled module for ``role`` with the run's weights, in eval mode, on the CPU."""
+        from .graph import compile_graph
+        from .train.checkpoint import state_mismatch
+
+        graph = self.project.graph(role)
+        module, _ = compile_graph(graph, graph_path=self.graph_path(role))
+        state = self.state_dict(role, which)
+        bad = state_mismatch({role: state}, {role: module})
+        if bad:
+            raise RunError(f"{self.weights_path(which)}: does not fit the project's {role} graph: {bad}")
+        module.load_state_dict(state)
+        return module.eval()
+
+    def modules(self, which: str = "final") -> dict[str, Any]:
+        return {r: self.module(r, which) for r in self.roles}
+
+    # -- data ---------------------------------------------------------------------------------
+    def bundle(self) -> Any:
+        """The run's dataset, split as in training (float 0..1 tensors, not yet normalised)."""
+        from .data import load_bundle
+
+        return load_bundle(self.project.data)
+
+    def preprocessing(self) -> Preprocessing:
+        shape = self.input_shape()
+        channels = shape[0] if len(shape) == 3 else 1
+        pre = preprocessing_of(self.project, channels)
+        return pre if len(shape) == 3 else Preprocessing(normalize=(), image=False)
+
+    def input_shape(self) -> tuple[int, ...]:
+        from .graph import analyze
+
+        role = "model" if self.project.model is not None else self.roles[0]
+        res = analyze(self.project.graph(role), self.graph_path(role))
+        if not res.input_ids:
+            return ()
+        info = res.node(res.input_ids[0])
+        return tuple(info.output_shape or ()) if info else ()
+
+    def normalize_fn(self) -> Any:
+        """``x (0..1) -> model input`` as in training (identity when the project has no normalize)."""
+        shape = self.input_shape()
+        if len(shape) != 3 or not any(a.type == "normalize" for a in self.project.data.augment):
+            return lambda x: x
+        from .data.augment import build_normalize
+
+        norm = build_normalize(self.project.data.augment, shape[0])
+        return norm[0] if norm else (lambda x: x)
+
+    def describe(self) -> str:
+        return f"{self.project.name} ({self.dir})"
+
+
+def _project_of_folder(d: Path) -> Project:
+    p = d / "project.json"
+    if p.is_file():
+        try:
+            return load_project(p)
+        except ProjectError as exc:
+            raise RunError(str(exc)) from None
+    raise RunError(f"{d}: no project.json (not a LayerLab run folder)")
+
+
+def run_folder_of(weights: Path) -> Path:
+    """``DIR/model.pt`` -> DIR; ``DIR/checkpoints/best.pt`` -> DIR."""
+    parent = weights.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def open_run(checkpoint: str | os.PathLike, project: Project | str | os.PathLike | None = None) -> Run:
+    """The run a ``--checkpoint`` belongs to (a folder, model.pt, best.pt or last.pt)."""
+    ck = Path(checkpoint)
+    if isinstance(project, (str, os.PathLike)):
+        try:
+            project = load_project(project)
+        except ProjectError as exc:
+            raise RunError(str(exc)) from None
+    if ck.is_dir():
+        return Run.open(ck, project)
+    if not ck.is_file():
+        raise RunError(f"{ck}: checkpoint file not found")
+    folder = run_folder_of(ck)
+    if project is None:
+        if (folder / "project.json").is_file():
+            project = _project_of_folder(folder)
+        else:
+            project = _project_in_checkpoint(ck)
+    return Run(folder, project, weights=ck)
+
+
+def _project_in_checkpoint(ck: Path) -> Project:
+    from .train.checkpoint import FORMAT, CheckpointError, read_torch_file
+
+    try:
+        data = read_torch_file(ck)
+    except CheckpointError as exc:
+        raise RunError(str(exc)) from None
+    text = data.get("project") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    if not isinstance(text, str):
+        raise RunError(f"{ck}: a plain weights file with no project.json beside it; give the project file too")
+    try:
+        return loads_project(text, f"{ck} (embedded project)")
+    except ProjectError as exc:
+        raise RunError(str(exc)) from None
