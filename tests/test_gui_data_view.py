@@ -120,6 +120,8 @@ def test_audit_finds_a_duplicate_and_one_click_excludes_it(view, qtbot, tmp_path
         view._dataset_chosen("folder")
     assert view.doc.project.data.dataset == "folder" and view.grid.thumbs.rowCount() == 25
     assert "1 skipped" in view.summary.text()
+    first = view.findings.topLevelItem(0).data(0, 256)  # listed before any audit: zero.png, with its reason
+    assert first.kind == "unreadable" and first.files[0].endswith("zero.png") and "empty file" in first.message
     with qtbot.waitSignal(view.jobFinished, timeout=30000):
         view.run_audit()
     kinds = [f.kind for f in view.audit_report.findings]
