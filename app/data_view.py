@@ -176,6 +176,8 @@ class DataView(QWidget):
         self._reload_timer.timeout.connect(self.reload)
         doc.replaced.connect(self._on_replaced)
         doc.fieldChanged.connect(self._on_field)
+        if hasattr(doc, "graphChanged"):
+            doc.graphChanged.connect(lambda _g: self._sync_widgets())  # the match button names the model's input
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -335,6 +337,11 @@ class DataView(QWidget):
         self.match_btn.setToolTip("Set size and channels to what the model's Input node declares")
         self.match_btn.clicked.connect(self.match_model_input)
         g.addRow("", self.match_btn)
+        self.fit_btn = QPushButton("Fit the model to this data")
+        self.fit_btn.setToolTip("Set the model's Input shape to the data's and its last Linear layer to one output "
+                                "per class (one undo step)")
+        self.fit_btn.clicked.connect(self.fit_model)
+        g.addRow("", self.fit_btn)
         lay.addWidget(shape)
 
         self.csv_box = QGroupBox("CSV table")
@@ -633,6 +640,38 @@ class DataView(QWidget):
         finally:
             self.doc.undo_stack.endMacro()
 
+    def fit_model(self) -> bool:
+        """The other direction: the model's Input takes the data's shape and its last Linear layer gives one
+        output per class (or one value for regression). One undoable step; False with a message otherwise."""
+        p, src = self.doc.project, self.source
+        graph = getattr(p, "model", None) if p is not None else None
+        if graph is None or src is None:
+            return False
+        inputs = [n for n in graph.nodes if n.type == "Input"]
+        outputs = [n for n in graph.nodes if n.type == "Output"]
+        if len(inputs) != 1 or len(outputs) != 1:
+            self.error_label.setText("Fit the model: it needs exactly one Input and one Output node.")
+            return False
+        feed = graph.inputs_of(outputs[0].id)
+        last = graph.node(feed[0]) if len(feed) == 1 else None
+        if last is None or last.type != "Linear":
+            self.error_label.setText("Fit the model: the layer before Output is not a Linear layer; set its size "
+                                     "in the Designer.")
+            return False
+        n_out = 1 if p.train.task in ("regression", "binary") else len(src.classes)
+        self.doc.undo_stack.beginMacro("Fit the model to the data")
+        try:
+            self.doc.set_param("model", inputs[0].id, "shape", [int(v) for v in src.input_shape])
+            self.doc.set_param("model", last.id, "out_features", int(n_out))
+        except ValueError as exc:
+            self.error_label.setText(f"Fit the model: {exc}")
+            return False
+        finally:
+            self.doc.undo_stack.endMacro()
+        self.error_label.setText("")
+        self._sync_widgets()
+        return True
+
     def _target_chosen(self, i: int) -> None:
         name = self.target_combo.itemText(i)
         self._set("data.csv_target", name)
@@ -690,6 +729,11 @@ class DataView(QWidget):
         self.findings.clear()
         self.finding_files.clear()
         self.audit_summary.setText("")
+        if src.skipped:  # what the scan left out is known already: list it before any audit runs
+            from engine.data.audit import AuditReport, skipped_findings
+
+            self._audit_ready(AuditReport(src.name, len(src), skipped_findings(src)))
+            self.audit_summary.setText(f"{len(src.skipped):,} file(s) left out when opening; Run audit for the rest")
         self.stats = None
         self.stats_label.setText("")
         self.normalize_btn.setEnabled(False)

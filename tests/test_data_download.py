@@ -3,16 +3,10 @@ cancel and resume of the partial file, checksum verification, and one clear offl
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.server
-import re
 import socket
-import struct
-import threading
 
-import numpy as np
 import pytest
+from loopback import mnist_server
 
 from engine.cli import main
 from engine.data import download as dl
@@ -21,57 +15,9 @@ from engine.data.sources import Cancelled
 from engine.project import DataSpec
 
 
-class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    ranges: list[str] = []
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):  # noqa: N802
-        name = self.path.rsplit("/", 1)[-1]
-        data = self.files.get(name)
-        if data is None:
-            self.send_error(404)
-            return
-        rng = self.headers.get("Range")
-        start = 0
-        if rng:
-            self.ranges.append(rng)
-            start = int(re.match(r"bytes=(\d+)-", rng).group(1))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-
-def _idx_images(n: int) -> bytes:
-    rng = np.random.default_rng(0)
-    return struct.pack(">IIII", 2051, n, 28, 28) + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes()
-
-
-def _idx_labels(n: int) -> bytes:
-    return struct.pack(">II", 2049, n) + (np.arange(n) % 10).astype(np.uint8).tobytes()
-
-
 @pytest.fixture
 def server():
-    raw = {"train-images-idx3-ubyte": _idx_images(300), "train-labels-idx1-ubyte": _idx_labels(300),
-           "t10k-images-idx3-ubyte": _idx_images(20), "t10k-labels-idx1-ubyte": _idx_labels(20)}
-    files = {k + ".gz": gzip.compress(v, mtime=0) for k, v in raw.items()}
-    handler = type("H", (_RangeHandler,), {"files": files, "ranges": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/mnist/"
-    spec = dl.DatasetFiles("MNIST", (url,), "MNIST/raw",
-                           tuple(dl.Resource(k, hashlib.md5(v).hexdigest(), "gunzip") for k, v in files.items()))
-    yield url, spec, handler
-    httpd.shutdown()
-    httpd.server_close()
+    yield from mnist_server()
 
 
 def test_download_reports_progress_verifies_and_loads(server, tmp_path):
@@ -139,3 +85,19 @@ def test_cli_download_from_a_mirror(server, tmp_path, monkeypatch, capsys):
     assert "4 file(s) ready" in capsys.readouterr().out
     assert main(["data", "inspect", "MNIST", "--root", str(tmp_path)]) == 0
     assert "300 samples" in capsys.readouterr().out
+
+
+def test_a_project_on_the_downloaded_files_trains(server, tmp_path):
+    import json
+
+    from helpers import linear_graph
+
+    url, spec, _ = server
+    dl.download("MNIST", tmp_path / "root", files=spec)
+    doc = {"format": "layerlab-project", "version": 2, "name": "mnist", "model": linear_graph(10),
+           "data": {"dataset": "torchvision:MNIST", "path": str(tmp_path / "root"), "batch_size": 32},
+           "train": {"device": "cpu", "epochs": 1}}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    assert main(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "run"), "--quiet",
+                 "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed"

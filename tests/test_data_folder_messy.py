@@ -165,3 +165,28 @@ def test_all_different_sizes_take_the_median_not_any_one_image(tmp_path):
     for k, (w, h) in enumerate([(4000, 3000), (30, 20), (40, 30), (50, 40), (60, 50)]):
         Image.new("L", (w, h)).save(root / "x" / f"{k}.png")
     assert FolderSource(root).input_shape == (1, 40, 50)  # median 50 x 40; the 4000 x 3000 photo decides nothing
+
+
+def test_a_dataset_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    root = tmp_path / "big"
+    (root / "x").mkdir(parents=True)
+    for k in range(3):
+        Image.new("RGB", (64, 64)).save(root / "x" / f"{k}.png")
+    monkeypatch.setenv("LAYERLAB_DATA_MEMORY_GB", "0.01")
+    with pytest.raises(DatasetError, match=r"3 samples of 3x2048x2048 need .* GiB.*lower data.image_size"):
+        load_bundle(DataSpec(dataset="folder", path=str(root), image_size=(2048, 2048)))
+
+
+def test_a_link_back_to_the_root_neither_multiplies_nor_relabels(tmp_path):
+    root = tmp_path / "r"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for k in range(3):
+            Image.new("L", (8, 8), 40 * k).save(root / c / f"{k}.png")
+    os.symlink(root, root / "a" / "up")  # a/up/b/... would otherwise be read as class a
+    os.symlink(root / "b", root / "a" / "sideways")
+    src = FolderSource(root)
+    assert src.class_counts() == {"a": 3, "b": 3}
+    assert all(src.classes[e.label] == os.path.basename(os.path.dirname(e.path)) for e in src.entries)
+    why = _reasons(src)
+    assert "symlink loop" in why["up"] and "symlink loop" in why["sideways"]

@@ -120,6 +120,8 @@ def test_audit_finds_a_duplicate_and_one_click_excludes_it(view, qtbot, tmp_path
         view._dataset_chosen("folder")
     assert view.doc.project.data.dataset == "folder" and view.grid.thumbs.rowCount() == 25
     assert "1 skipped" in view.summary.text()
+    first = view.findings.topLevelItem(0).data(0, 256)  # listed before any audit: zero.png, with its reason
+    assert first.kind == "unreadable" and first.files[0].endswith("zero.png") and "empty file" in first.message
     with qtbot.waitSignal(view.jobFinished, timeout=30000):
         view.run_audit()
     kinds = [f.kind for f in view.audit_report.findings]
@@ -197,3 +199,47 @@ def test_a_cross_class_copy_excludes_only_the_file_the_user_selects(view, qtbot,
     with qtbot.waitSignal(view.sourceOpened, timeout=30000):
         view.fix_btn.click()
     assert view.doc.project.data.exclude == ["dog/was_a_cat.png"]
+
+
+def test_fit_the_model_to_a_folder_then_the_cnn_template_trains_on_it(view, qtbot, tmp_path):
+    import json
+
+    from engine.cli import main
+    from engine.project import save_project
+
+    root = _photos(tmp_path / "photos")
+    view.prompts.folder = str(root)
+    with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+        view._dataset_chosen("folder")
+    assert view.fit_model()
+    g = view.doc.project.model
+    assert g.node("input").params["shape"] == [3, 40, 48]
+    out_feed = g.node(g.inputs_of("output")[0])
+    assert out_feed.params["out_features"] == 2
+    view.doc.project.train.epochs = 1
+    view.doc.project.train.device = "cpu"
+    save_project(view.doc.project, tmp_path / "p.json")
+    assert main(["train", str(tmp_path / "p.json"), "--out", str(tmp_path / "run"), "--quiet",
+                 "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed"
+    view.doc.undo_stack.undo()  # one step puts the model back
+    assert view.doc.project.model.node("input").params["shape"] == [1, 28, 28]
+
+
+def test_download_button_fetches_with_progress_then_opens_the_dataset(view, qtbot, tmp_path, monkeypatch):
+    from loopback import mnist_server
+
+    from engine.data import download as dl
+
+    gen = mnist_server()
+    url, spec, _ = next(gen)
+    try:
+        monkeypatch.setattr(dl, "registry", lambda: {"MNIST": spec})
+        with qtbot.waitSignal(view.sourceFailed, timeout=30000):
+            view.set_source("torchvision:MNIST", str(tmp_path / "root"))
+        with qtbot.waitSignal(view.sourceOpened, timeout=30000):
+            view.download()
+            assert view.busy_box.isVisible() and "Downloading MNIST" in view.busy_label.text()
+        assert view.grid.thumbs.rowCount() == 300 and view.error_label.text() == ""
+    finally:
+        next(gen, None)

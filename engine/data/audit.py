@@ -185,6 +185,15 @@ class _Union:
 # the audit
 
 
+def skipped_findings(src: Source) -> list[Finding]:
+    """What opening the source already left out, grouped by reason (no pixels read)."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for path, why in src.skipped:
+        by_reason[why.split(" (")[0]].append(path)
+    return [Finding("unreadable", f"{len(paths)} file(s) left out: {why}", tuple(paths))
+            for why, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))]
+
+
 def audit_source(src: Source, data_spec: Any = None, *, progress: Callable[[int, int], None] | None = None,
                  cancel: Callable[[], bool] | None = None, near_corr: float = NEAR_CORR) -> AuditReport:
     """Every finding for ``src`` (split by ``data_spec``'s settings when given)."""
@@ -195,12 +204,7 @@ def audit_source(src: Source, data_spec: Any = None, *, progress: Callable[[int,
     is_folder = isinstance(src, FolderSource)
     name = (lambda i: src.entries[i].path) if is_folder else (lambda i: src.info(i).path)
 
-    by_reason: dict[str, list[str]] = defaultdict(list)
-    for path, why in src.skipped:
-        key = why.split(" (")[0]
-        by_reason[key].append(path)
-    for why, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        rep.findings.append(Finding("unreadable", f"{len(paths)} file(s) left out: {why}", tuple(paths)))
+    rep.findings.extend(skipped_findings(src))
 
     idx = select_limit(len(src), data_spec) if data_spec is not None else np.arange(len(src))
     labels = src.labels[idx]

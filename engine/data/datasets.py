@@ -105,6 +105,26 @@ def project_split(labels: np.ndarray, data_spec: Any, regression: bool = False) 
                          folds=getattr(data_spec, "folds", 0) or 0, fold=getattr(data_spec, "fold", 0) or 0)
 
 
+def memory_budget() -> int:
+    """Bytes a dataset may take in memory: half of the RAM available now (a floor of 1 GiB), or
+    ``LAYERLAB_DATA_MEMORY_GB`` when set."""
+    import os
+
+    env = os.environ.get("LAYERLAB_DATA_MEMORY_GB")
+    if env:
+        try:
+            return int(float(env) * 2**30)
+        except ValueError:
+            pass
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if ":" in line}
+        avail = info.get("MemAvailable", info.get("MemFree", 0))
+    except (OSError, ValueError, IndexError):
+        avail = 8 * 2**30
+    return max(2**30, avail // 2)
+
+
 def load_bundle(data_spec, device=None, *, task: str | None = None, source=None, progress=None,
                 cancel=None) -> DataBundle:
     """Open (or take) the project's source, decode the samples it uses, and split them (seeded)."""
@@ -113,6 +133,13 @@ def load_bundle(data_spec, device=None, *, task: str | None = None, source=None,
     src = source if source is not None else open_source(data_spec, task=task, progress=None, cancel=cancel)
     regression = task == "regression"
     use = select_limit(len(src), data_spec)
+    need = len(use) * int(np.prod(src.input_shape)) * 5  # uint8 decode + float32 copy
+    budget = memory_budget()
+    if need > budget:
+        shape = "x".join(str(v) for v in src.input_shape)
+        raise DatasetError(
+            f"{src.name}: {len(use):,} samples of {shape} need {need / 2**30:.1f} GiB in memory, more than the "
+            f"{budget / 2**30:.1f} GiB LayerLab allows itself here; lower data.image_size or set data.limit")
     x, kept = src.decode_all(use, progress=progress, cancel=cancel)
     if len(kept) == 0:
         raise DatasetError(f"{src.name}: no sample could be decoded ({len(src.skipped)} skipped)")

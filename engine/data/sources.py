@@ -171,7 +171,8 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     except ImportError as exc:
         raise DatasetError(f"torchvision:{name}: needs {exc.name or 'a missing package'} to read its files") from None
     except (RuntimeError, OSError, ValueError, TypeError, AssertionError, EOFError, KeyError) as exc:
-        why = str(exc).strip() or type(exc).__name__
+        why = str(exc).strip() if not isinstance(exc, AssertionError) else ""
+        why = why or f"the files are not valid {name} files ({type(exc).__name__})"
         raise DatasetError(f"torchvision:{name}: {why} ({hint})") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     if data.ndim == 3:
@@ -385,10 +386,27 @@ class FolderSource(Source):
             else:
                 self._skip(e.path, "not in a class folder (put images in ROOT/CLASS/)")
         files: list[tuple[str, str]] = []  # (class name, file path)
+        # the root and every class folder count as seen before any walk: a link back up (cats/up -> ROOT)
+        # must not pull another class's images in under this class's label
+        others: dict[str, tuple[int, int]] = {}
+        try:
+            st = os.stat(self.root)
+            seen_dirs.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+        for cname, cpath in class_dirs:
+            try:
+                st = os.stat(cpath)
+                others[cname] = (st.st_dev, st.st_ino)
+            except OSError:
+                pass
+        seen_dirs.update(others.values())
         for cname, cpath in class_dirs:
             if cancel and cancel():
                 raise Cancelled()
             before = len(files)
+            if cname in others:
+                seen_dirs.discard(others[cname])  # its own folder is walked now (once)
             self._walk(cname, cpath, files, seen_dirs, 0)
             if len(files) == before:
                 self._skip(cpath, "empty class folder (no image files)")
@@ -431,7 +449,7 @@ class FolderSource(Source):
             return
         key = (st.st_dev, st.st_ino)
         if key in seen:
-            self._skip(dpath, "symlink loop (this folder was already scanned)")
+            self._skip(dpath, "already scanned (a symlink loop, or a link to another class folder)")
             return
         if depth > MAX_FOLDER_DEPTH:
             self._skip(dpath, f"nested deeper than {MAX_FOLDER_DEPTH} folders")
