@@ -93,6 +93,12 @@ class RunnerBridge(QObject):
         self.busy_ticks: deque[float] = deque(maxlen=4096)  # seconds spent in ticks that carried events
         self._idle_ticks = 0
         self._closer: threading.Thread | None = None
+        # runs in this process's threads (thread mode, and the closing helper): Python's GC must run only
+        # on the Qt thread while this bridge lives, or collecting a Qt wrapper there can deadlock a paint
+        from widgets.qt_compat import hold_gui_gc
+
+        hold_gui_gc()
+        self._gc_held = True
 
     # -- commands --------------------------------------------------------------------------
     @property
@@ -141,6 +147,11 @@ class RunnerBridge(QObject):
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop any run and release the runner(s) (window closing)."""
         self.timer.stop()
+        if getattr(self, "_gc_held", False):
+            from widgets.qt_compat import release_gui_gc
+
+            self._gc_held = False
+            release_gui_gc()
         if self._closer is not None:
             self._closer.join(timeout)
         for r in (self.runner, self._spare):
