@@ -55,13 +55,15 @@ def studio(qtbot, tmp_home):
 
     made = []
 
-    def make(template: str | None = "mlp", **kw):
+    def make(template: str | None = "mlp", view: str | None = "train", **kw):
         bridge = RunnerBridge(factory=lambda mode: pytest.fail("this test does not train"), interval_ms=20)
         win = MainWindow(prompts=QuietPrompts(), bridge=bridge, probe_devices=False, **kw)
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
         win.show()
+        if view == "train":  # these tests are about the Train view (the window opens on the Designer)
+            win.tabs.setCurrentWidget(win.train_view)
         made.append(win)
         return win
 
@@ -117,13 +119,15 @@ def played_studio(qtbot, tmp_home):
 
     made = []
 
-    def make(script, template: str | None = "mlp"):
+    def make(script, template: str | None = "mlp", view: str | None = "train"):
         bridge = RunnerBridge(factory=lambda mode: PlayedRunner(script), interval_ms=10)
         win = MainWindow(prompts=QuietPrompts(), bridge=bridge, probe_devices=False)
         qtbot.addWidget(win)
         if template:
             assert win.new_project(template)
         win.show()
+        if view == "train":  # these tests are about the Train view (the window opens on the Designer)
+            win.tabs.setCurrentWidget(win.train_view)
         made.append(win)
         return win
 

@@ -285,7 +285,10 @@ def prune_run(run: Any, method: str, amount: float, out_dir: str | os.PathLike, 
             project_r = project
         if finetune_epochs:
             ctx.progress(f"round {r + 1}/{rounds}: fine-tuning {finetune_epochs} epoch(s)", (r + 0.5) / rounds)
-            finetuned.append(finetune(project_r, module, out, finetune_epochs, ctx, masks))
+            # each round is a run of its own (a run folder never receives a second run): the last one is
+            # the result's own history and checkpoints, earlier rounds keep theirs under finetune/
+            where = out if r == rounds - 1 else out / "finetune" / f"round{r + 1}"
+            finetuned.append(finetune(project_r, module, where, finetune_epochs, ctx, masks))
             if ctx.stopped:
                 break
     final_project, final_module = (rebuild(project, module) if method == "structured" else (project, module))
