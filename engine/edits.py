@@ -248,8 +248,11 @@ _BASES = {"Conv2d": "conv", "Conv1d": "conv1d_", "ConvTranspose2d": "deconv", "L
 def _id_base(type_name: str) -> str:
     if type_name in _BASES:
         return _BASES[type_name]
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+    # split only where a lower-case letter meets a capitalised word: ReLU -> relu, LayerNorm -> layer_norm
+    snake = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", "_", type_name).lower()
     snake = re.sub(r"[^a-z0-9_]", "", snake) or "node"
+    if snake[-1].isdigit():
+        snake += "_"  # adaptive_avg_pool2d_1, not ..._pool2d1
     return snake if snake[0].isalpha() else f"n_{snake}"
 
 
