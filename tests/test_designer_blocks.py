@@ -16,7 +16,7 @@ def designer(qtbot, tmp_path):
 
 
 def stem_project():
-    nodes = [("input", "Input", {"shape": [1, 28, 28]}, (0, 0)),
+    nodes = [("input", "Input", {"shape": [1, 12, 12]}, (0, 0)),
              ("stem", "Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1}, (0, 110)),
              ("flat", "Flatten", {}, (0, 770)), ("fc", "Linear", {"out_features": 10}, (0, 880)),
              ("output", "Output", {}, (0, 990))]
@@ -112,7 +112,7 @@ def test_residual_block_by_mouse_grouped_reused_opened_and_trained(designer, qtb
     names = [n for n, _ in model.named_parameters()]
     assert f"{b1}.{ca}.weight" in names and f"{b3}.{cb}.weight" in names
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    x, y = torch.randn(4, 1, 12, 12), torch.tensor([0, 1, 2, 3])
     loss0 = torch.nn.functional.cross_entropy(model(x), y)
     loss0.backward()
     opt.step()
