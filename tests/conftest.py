@@ -5,6 +5,9 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# training picks its thread count from the free cores (engine/threads.py); tests that compare runs bit for
+# bit need the same count in every run, whatever else the machine is doing
+os.environ.setdefault("LAYERLAB_TORCH_THREADS", "1")
 
 import pytest  # noqa: E402
 
