@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidg
 
 from engine.project import ProjectError, parse_project
 from engine.templates import EMPTY, list_templates, load_template
-from widgets.qt_compat import hold_gui_gc, install_none_guard, release_gui_gc
+from widgets.qt_compat import freeze_long_lived, hold_gui_gc, install_none_guard, release_gui_gc
 
 from . import settings as st
 from .analysis import AnalysisService
@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.doc.dirtyChanged.connect(lambda _d: self._update_title())
         self.doc.pathChanged.connect(lambda _p: self._update_title())
         self.doc.replaced.connect(self._on_replaced)
+        self.doc.replaced.connect(freeze_long_lived)  # the opened document lives on: keep it out of full GCs
         self.doc.graphChanged.connect(lambda _g: self.project_panel.set_project(self.doc.project))
         self.bridge.runningChanged.connect(self._running_changed)
         self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
@@ -126,7 +127,13 @@ class MainWindow(QMainWindow):
             warm = THREAD_RUNNER_WARM if self.bridge.mode == "thread" else ()
             self.probe = DeviceProbe(self, warm=warm)
             self.probe.done.connect(self.train_view.set_devices)
+            self.probe.done.connect(self._torch_loaded)
             self.probe.start()
+
+    def _torch_loaded(self, _found: dict) -> None:
+        """On the Qt thread (a slot of this window, so the probe thread's signal is queued here): torch
+        is imported now and lives on, so it leaves the full garbage collections (widgets/qt_compat.py)."""
+        freeze_long_lived()
 
     # -- actions & menus -------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: Any = None, tip: str = "") -> QAction:

@@ -83,6 +83,8 @@ def main() -> int:
     project = parse_project(raw)
     n = len(project.model.nodes)
 
+    from widgets.qt_compat import freeze_long_lived
+
     doc = DocumentController()
     service = AnalysisService(doc)  # run_now() below: the debounce is not part of the figure
     dv = DesignerView(doc, service, blocks_dir=None)
@@ -93,6 +95,7 @@ def main() -> int:
     # -- open ------------------------------------------------------------------------------
     t0 = time.perf_counter()
     doc.replace(project, None)  # the service analyses on replace
+    freeze_long_lived()  # what the window does when a document is opened (widgets/qt_compat.py)
     dv.current_view().fit()
     dv.current_view().viewport().repaint()
     app.processEvents()

@@ -99,3 +99,19 @@ def release_gui_gc() -> None:
         _gc_timer.timer.stop()
         _gc_timer = None
         gc.enable()
+
+
+def freeze_long_lived() -> None:
+    """Move everything alive now (imported modules, the open document, the window's items) into the
+    permanent generation, so Python's full collections stop re-scanning them.
+
+    A full collection over the studio's heap (torch, Qt wrappers, a 300-node scene) took ~150 ms and
+    landed in the middle of edits (the designer's p99 edit latency was 155 ms against a 9 ms median);
+    after a freeze it scans only what was made since. Called when a document is opened and after torch
+    is imported in the background; ``gc.freeze`` is cheap and objects freed later are still freed by
+    reference counting.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
