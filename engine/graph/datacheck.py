@@ -150,23 +150,10 @@ def _producer(g: Any, res: CompileResult) -> tuple[str | None, tuple[int, ...] |
 
 
 def _sizing_layer(g: Any, res: CompileResult, node_id: str) -> tuple[str, str] | None:
-    """The layer (and its param) that decides the output width, looking back through shape-keeping layers."""
-    from .fixes import _SHAPE_KEEPING, _WIDTH_PARAM
+    """The layer (and its param) that decides the output width (shared with the merge fixes)."""
+    from .fixes import width_source
 
-    seen = set()
-    cur: str | None = node_id
-    while cur is not None and cur not in seen:
-        seen.add(cur)
-        n = g.node(cur)
-        if n is None:
-            return None
-        if n.type in _WIDTH_PARAM:
-            return cur, _WIDTH_PARAM[n.type]
-        if n.type not in _SHAPE_KEEPING:
-            return None
-        srcs = g.inputs_of(cur)
-        cur = srcs[0] if len(srcs) == 1 else None
-    return None
+    return width_source(g, node_id)
 
 
 def _first_multi_dim_linear(g: Any, res: CompileResult) -> str | None:

@@ -120,7 +120,7 @@ def _insert_between(g: GraphSpec, gpath: str, src: str, dst: str, type_name: str
                        Connect(gpath, new_id, dst, port)))
 
 
-def _width_source(g: GraphSpec, node_id: str) -> tuple[str, str] | None:
+def width_source(g: GraphSpec, node_id: str) -> tuple[str, str] | None:
     """The conv/linear that decides ``node_id``'s channel count, looking through shape-keeping layers."""
     cur: str | None = node_id
     seen = set()
@@ -151,13 +151,13 @@ def _merge_fixes(g: GraphSpec, gpath: str, res: CompileResult, merge_id: str) ->
         if shape == target or len(shape) != len(target):  # type: ignore[arg-type]
             continue
         if tuple(shape[1:]) == tuple(target[1:]):  # type: ignore[index]
-            ws = _width_source(g, src)
+            ws = width_source(g, src)
             if ws is not None:
                 nid, pname = ws
                 fixes.append(Fix(f"Make {nid}.{pname} {target[0]} so {merge_id}'s inputs match",  # type: ignore[index]
                                  (SetParam(gpath, nid, pname, int(target[0])),)))  # type: ignore[index]
         # the other way round: project the first input to this one's shape
-    first_ws = _width_source(g, srcs[0])
+    first_ws = width_source(g, srcs[0])
     other = shapes[1]
     if len(target) == 3 and len(other) == 3:  # type: ignore[arg-type]
         stride_h = target[1] / other[1] if other[1] else 0  # type: ignore[index]
