@@ -115,15 +115,20 @@ class RunnerBridge(QObject):
                 warm()
 
     def start(self, project: Any, run_dir: str, *, resume: str | None = None, overrides: dict | None = None) -> None:
+        self._launch(lambda r: r.start(project, run_dir, resume=resume, overrides=overrides),
+                     "a training run is already going; stop it first")
+
+    def _launch(self, begin: Callable[[Any], None], busy: str) -> None:
+        """Take the warm spare runner (or make one), ``begin(runner)``, and start draining its events."""
         if self.active:
-            raise RuntimeError("a training run is already going; stop it first")
+            raise RuntimeError(busy)
         runner, self._spare = self._spare, None
         if runner is None:
             runner = self.factory(self.mode)
         self.runner = runner
         self.paused_now = False
         self._idle_ticks = 0
-        runner.start(project, run_dir, resume=resume, overrides=overrides)
+        begin(runner)
         self.active = True
         self.runningChanged.emit(True)
         self.timer.start()

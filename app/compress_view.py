@@ -85,18 +85,7 @@ class JobBridge(RunnerBridge):
     jobResult = Signal(object)  # JobResult
 
     def start_job(self, job: Any) -> None:
-        if self.active:
-            raise RuntimeError("a job is already running; cancel it first")
-        runner, self._spare = self._spare, None
-        if runner is None:
-            runner = self.factory(self.mode)
-        self.runner = runner
-        self.paused_now = False
-        self._idle_ticks = 0
-        runner.start_job(job)
-        self.active = True
-        self.runningChanged.emit(True)
-        self.timer.start()
+        self._launch(lambda r: r.start_job(job), "a job is already running; cancel it first")
 
     def dispatch(self, events: list[Any]) -> None:
         rest, last = [], None
