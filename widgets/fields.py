@@ -140,6 +140,24 @@ def parse_number(text: str, limits: Limits, validator: Validator | None = None) 
     return v, None
 
 
+def line_edit_with_message(owner: QWidget, placeholder: str = "") -> tuple[QLineEdit, QLabel]:
+    """The look every form field shares: a line edit with its (hidden) error message under it."""
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    label = QLabel("")
+    label.setObjectName("fieldError")
+    label.setStyleSheet(f"color: {ERROR_COLOR};")
+    label.setWordWrap(True)
+    label.hide()
+    lay = QVBoxLayout(owner)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(2)
+    lay.addWidget(edit)
+    lay.addWidget(label)
+    owner.setFocusProxy(edit)
+    return edit, label
+
+
 class NumberField(QWidget):
     """A line edit for one number with its message underneath. ``committed(value)`` fires on Enter or
     focus-out with a value that passed the limits; :meth:`setValue` (the document speaking) never
@@ -154,20 +172,8 @@ class NumberField(QWidget):
         self.limits = limits or Limits()
         self.validator = validator
         self._value: Any = None  # what the document holds (last setValue or accepted commit)
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText(placeholder)
+        self.edit, self.error_label = line_edit_with_message(self, placeholder)
         self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.error_label = QLabel("")
-        self.error_label.setObjectName("fieldError")
-        self.error_label.setStyleSheet(f"color: {ERROR_COLOR};")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.edit)
-        lay.addWidget(self.error_label)
-        self.setFocusProxy(self.edit)
         self.edit.returnPressed.connect(self.commit)
         self.edit.installEventFilter(self)
         self._update_tooltip()

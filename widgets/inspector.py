@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.layers import get_layer
-from widgets.fields import ERROR_COLOR, Limits, NumberField, fmt_number
+from widgets.fields import ERROR_COLOR, Limits, NumberField, fmt_number, line_edit_with_message
 
 UNSET = object()  # "remove the key": the parameter goes back to the registry's default
 
@@ -69,19 +69,8 @@ class _SizesField(QWidget):
         super().__init__(parent)
         self.param = param
         self._value: Any = None
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText("e.g. 3 or 3, 5" if param.kind == "int_or_pair" else "e.g. 1, 28, 28")
-        self.error_label = QLabel()
-        self.error_label.setObjectName("fieldError")
-        self.error_label.setStyleSheet(f"color: {ERROR_COLOR};")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.edit)
-        lay.addWidget(self.error_label)
-        self.setFocusProxy(self.edit)
+        self.edit, self.error_label = line_edit_with_message(
+            self, "e.g. 3 or 3, 5" if param.kind == "int_or_pair" else "e.g. 1, 28, 28")
         self.edit.editingFinished.connect(self.commit)
 
     def setValue(self, v: Any) -> None:  # noqa: N802 - Qt naming
