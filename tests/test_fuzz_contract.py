@@ -191,5 +191,10 @@ def cli_folder(tmp_path_factory):
 @given(data=st.data())
 def test_random_command_lines_keep_the_contract(cli_folder, data):
     argv = data.draw(command_lines(cli_folder))
-    code, err = _run(argv)
+    here = os.getcwd()
+    os.chdir(cli_folder)  # a relative `-o RANDOM` lands in the test's folder, not in the checkout
+    try:
+        code, err = _run(argv)
+    finally:
+        os.chdir(here)
     _assert_contract(code, err, None)
