@@ -63,7 +63,9 @@ class ProjectPanel(QWidget):
         lay.addWidget(self.total)
         self.errors: list[str] = []
 
-    def set_project(self, project: Project | None) -> None:
+    def set_project(self, project: Project | None, results: dict | None = None) -> None:
+        """Show ``project``; ``results`` are the AnalysisService's (the studio passes them, so an edit is
+        analysed once, not once per view); without them the panel analyses the project itself."""
         self.tree.clear()
         self.errors = []
         self.diagram.set_project(project)
@@ -78,13 +80,14 @@ class ProjectPanel(QWidget):
             + (f" ({_esc(elide(d.path, 80))})" if d.path else "")
             + (f"<br><span style='color:gray'>{_esc(elide(project.description, 300))}</span>" if project.description else "")
         )
-        try:
-            from engine.graph import analyze_project
+        if results is None:
+            try:
+                from engine.graph import analyze_project
 
-            results = analyze_project(project)  # graph rules and the model against its data, one place
-        except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
-            self.total.setText(f"Model summary unavailable: {exc}")
-            return
+                results = analyze_project(project)  # graph rules and the model against its data, one place
+            except Exception as exc:  # noqa: BLE001 - the compiler may be missing in a partial install
+                self.total.setText(f"Model summary unavailable: {exc}")
+                return
         grand = 0
         for gpath in project.graphs():
             top = QTreeWidgetItem([gpath.split(".")[-1], "", ""])

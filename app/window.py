@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
         self.doc.pathChanged.connect(lambda _p: self._update_title())
         self.doc.replaced.connect(self._on_replaced)
         self.doc.replaced.connect(freeze_long_lived)  # the opened document lives on: keep it out of full GCs
-        self.doc.graphChanged.connect(lambda _g: self.project_panel.set_project(self.doc.project))
+        # the panel shows the live analysis (debounced, once per burst of edits), not its own second pass
+        self.analysis.analyzed.connect(lambda res: self.project_panel.set_project(self.doc.project, res))
         self.bridge.runningChanged.connect(self._running_changed)
         self.bridge.paused.connect(lambda _e: self.act_pause.setText("&Resume"))
         self.bridge.resumed.connect(lambda _e: self.act_pause.setText("&Pause"))
@@ -236,8 +237,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{elide(name, TITLE_CHARS)}[*] — LayerLab Studio")
         self.setWindowModified(self.doc.dirty)
 
-    def _on_replaced(self) -> None:
-        self.project_panel.set_project(self.doc.project)
+    def _on_replaced(self) -> None:  # the project panel follows self.analysis.analyzed (run on replace)
         self.current_run.clear()  # another document; open_path sets its last run again
         self._running_changed(self.bridge.running)
 

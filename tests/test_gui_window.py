@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from studio_fakes import studio  # noqa: F401 - fixture
 
 from engine.train.events import (
     CheckpointSaved,
@@ -512,3 +513,24 @@ def test_export_gif_from_the_train_view(make_window, qtbot, tmp_path):
     sv.export_btn.click()
     assert (tmp_path / "timeline.gif").stat().st_size > 0
     assert "Exported 3 frames" in win.train_view.log_panel.toPlainText()
+
+
+def test_an_edit_is_analysed_once_and_the_project_panel_shows_its_result(qtbot, studio, monkeypatch):  # noqa: F811
+    import engine.graph as graph_pkg
+
+    win = studio("mlp", view=None)
+    calls = []
+    real = graph_pkg.analyze_project
+
+    def counting(project, *a, **kw):
+        calls.append(1)
+        return real(project, *a, **kw)
+
+    monkeypatch.setattr(graph_pkg, "analyze_project", counting)
+    before = win.project_panel.tree.topLevelItem(0).childCount()
+    with qtbot.waitSignal(win.analysis.analyzed, timeout=5000):
+        win.doc.add_node(next(iter(win.doc.project.graphs())), "ReLU", node_id="extra_relu")
+    assert len(calls) == 1  # the analysis service's pass; the panel reuses it
+    top = win.project_panel.tree.topLevelItem(0)
+    assert top.childCount() == before + 1
+    assert any(top.child(i).text(0) == "extra_relu" for i in range(top.childCount()))
