@@ -35,7 +35,7 @@ def slow(p: Project) -> SlowTrainer:
     return SlowTrainer(p, nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
 
 
-def wait_for(runner, cls, timeout: float = 30.0, seen: list | None = None):
+def wait_for(runner, cls, timeout: float = 90.0, seen: list | None = None):  # generous: CI machines are busy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ev = runner.wait_event(0.2)
