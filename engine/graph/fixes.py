@@ -122,18 +122,22 @@ def _insert_between(g: GraphSpec, gpath: str, src: str, dst: str, type_name: str
 
 def width_source(g: GraphSpec, node_id: str) -> tuple[str, str] | None:
     """The conv/linear that decides ``node_id``'s channel count, looking through shape-keeping layers."""
+    nodes = {n.id: n for n in g.nodes}  # one pass each: the walk may cross thousands of layers
+    into: dict[str, list[str]] = {}
+    for e in g.edges:
+        into.setdefault(e.dst, []).append(e.src)
     cur: str | None = node_id
     seen = set()
     while cur is not None and cur not in seen:
         seen.add(cur)
-        n = g.node(cur)
+        n = nodes.get(cur)
         if n is None:
             return None
         if n.type in _WIDTH_PARAM:
             return cur, _WIDTH_PARAM[n.type]
         if n.type not in _SHAPE_KEEPING:
             return None
-        ins = g.inputs_of(cur)
+        ins = into.get(cur, [])
         cur = ins[0] if len(ins) == 1 else None
     return None
 
