@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from .run_history import latest_run, remember_run
 from .start_view import StartView, show_at_start
 from .text import elide
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
+
+DOCK_DEFAULTS = {"designer": False}  # the project panel's visibility per tab, until the user toggles it
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"
@@ -82,13 +85,15 @@ class MainWindow(QMainWindow):
             lambda ev: self.current_run.set(self.train_view.last_run_dir) if ev.status != "failed" else None)
         self.compress_view = CompressView(self.current_run, DialogPrompts(self, self.prompts),
                                           JobBridge(self, mode=self.bridge.mode))
-        self.tabs.addTab(scrollable(self.compress_view), "Compress && Export")
+        self._compress_tab = scrollable(self.compress_view)
+        self.tabs.addTab(self._compress_tab, "Compress && Export")
         self.start_view = StartView(self.tabs, new_from_template=self.new_project, new_empty=self.new_empty_project,
                                     open_dialog=self.open_dialog, open_path=self.open_path)
         self.tabs.insertTab(0, self.start_view, "Start")
         self.data_view = DataView(self.doc)
         # on a small screen the view scrolls rather than forcing the window larger than the screen
-        self.tabs.insertTab(self.tabs.indexOf(self.train_view), scrollable(self.data_view), "Data")
+        self._data_tab = scrollable(self.data_view)
+        self.tabs.insertTab(self.tabs.indexOf(self.train_view), self._data_tab, "Data")
         self.tabs.setCurrentWidget(self.designer)
         self.setCentralWidget(self.tabs)
         self.project_panel = ProjectPanel()
@@ -100,6 +105,14 @@ class MainWindow(QMainWindow):
                                       | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.project_dock)
         self.resizeDocks([self.project_dock], [300], Qt.Orientation.Horizontal)
+        # the project panel is shown per tab: the Designer draws the same layers, shapes and parameters
+        # on its canvas, so there the panel starts hidden and the canvas gets its room (at 1024 px wide
+        # the canvas was 270 px); the other tabs start with it. View > Project toggles it for the
+        # current tab, remembered across restarts.
+        self._dock_by_tab: dict[str, bool] = dict(DOCK_DEFAULTS)
+        self._dock_switching = False
+        self.tabs.currentChanged.connect(lambda _i: self._apply_dock_for_tab())
+        self.project_dock.visibilityChanged.connect(self._record_dock_for_tab)
 
         self._make_actions()
         self._make_menus()
@@ -406,8 +419,38 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.start_view)
 
     # -- layout ----------------------------------------------------------------------------
+    def _tab_key(self) -> str:
+        w = self.tabs.currentWidget()
+        keys = {id(self.start_view): "start", id(self.designer): "designer", id(self._data_tab): "data",
+                id(self.train_view): "train", id(self._compress_tab): "compress"}
+        return keys.get(id(w), "other")
+
+    def _apply_dock_for_tab(self) -> None:
+        want = self._dock_by_tab.get(self._tab_key(), True)
+        if self.project_dock.isFloating() or self.project_dock.isHidden() != want:
+            return  # a floating panel is the user's own window; nothing to change otherwise
+        self._dock_switching = True
+        try:
+            self.project_dock.setVisible(want)
+        finally:
+            self._dock_switching = False
+
+    def _record_dock_for_tab(self, visible: bool) -> None:
+        # only the user's own toggles (menu, close button) while the window is up count
+        if self._dock_switching or self._closed or not self.isVisible() or self.isMinimized():
+            return
+        self._dock_by_tab[self._tab_key()] = bool(visible)
+
     def _restore_layout(self) -> None:
         s = st.settings()
+        per_tab = s.value("window/projectPanelByTab")
+        if isinstance(per_tab, str):
+            try:
+                loaded = json.loads(per_tab)
+            except ValueError:
+                loaded = None
+            if isinstance(loaded, dict):
+                self._dock_by_tab.update({str(k): bool(v) for k, v in loaded.items() if isinstance(v, bool)})
         geo = s.value("window/geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             self.restoreGeometry(geo)
@@ -417,12 +460,14 @@ class MainWindow(QMainWindow):
         split = s.value("window/trainSplitter")
         if isinstance(split, QByteArray) and not split.isEmpty():
             self.train_view.splitter.restoreState(split)
+        self._apply_dock_for_tab()
 
     def save_layout(self) -> None:
         s = st.settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/trainSplitter", self.train_view.splitter.saveState())
+        s.setValue("window/projectPanelByTab", json.dumps(self._dock_by_tab))
         s.sync()
 
     def closeEvent(self, ev: QCloseEvent) -> None:  # noqa: N802 - Qt API

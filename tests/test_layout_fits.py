@@ -98,3 +98,28 @@ def test_every_tab_fits_a_1024x700_window(qtbot, studio):  # noqa: F811
         page = win.tabs.currentWidget()
         assert page.width() <= win.tabs.width() and page.height() <= win.tabs.height(), win.tabs.tabText(i)
         _resize(qtbot, win, 1920, 1080)
+
+
+def test_the_designer_gives_the_project_panel_room_to_the_canvas_and_a_toggle_is_remembered_per_tab(
+        qtbot, studio):  # noqa: F811
+    win = studio("cnn", view=None)
+    _resize(qtbot, win, 1024, 700)
+    win.tabs.setCurrentWidget(win.designer)
+    assert win.project_dock.isHidden()
+    # the canvas, palette and inspector get the whole window (the layout settles on the next events)
+    qtbot.waitUntil(lambda: win.designer.width() > 900, timeout=3000)
+    win.tabs.setCurrentWidget(win.train_view)
+    assert win.project_dock.isVisible()
+    win.tabs.setCurrentWidget(win.designer)
+    win.project_dock.toggleViewAction().trigger()  # the user wants it on the Designer too
+    assert win.project_dock.isVisible()
+    win.tabs.setCurrentWidget(win.train_view)
+    win.project_dock.close()  # ... and not on Train (the dock's close button)
+    win.tabs.setCurrentWidget(win.designer)
+    assert win.project_dock.isVisible()
+    win.shutdown()
+    again = studio("cnn", view=None)
+    again.tabs.setCurrentWidget(again.designer)
+    assert again.project_dock.isVisible()
+    again.tabs.setCurrentWidget(again.train_view)
+    assert again.project_dock.isHidden()
