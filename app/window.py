@@ -33,7 +33,9 @@ from .start_view import StartView, show_at_start
 from .text import elide
 from .train_view import THREAD_RUNNER_WARM, DeviceProbe, TrainView
 
-DOCK_DEFAULTS = {"designer": False}  # the project panel's visibility per tab, until the user toggles it
+# the project panel per tab until the user toggles it: the Designer, Data and Compress & Export views need the
+# width (their own tables and canvas show the model), Start and Train keep the summary beside them
+DOCK_DEFAULTS = {"designer": False, "data": False, "compress": False}
 
 log = logging.getLogger("layerlab.studio")
 DEFAULT_TEMPLATE = "cnn"

@@ -123,3 +123,19 @@ def test_the_designer_gives_the_project_panel_room_to_the_canvas_and_a_toggle_is
     assert again.project_dock.isVisible()
     again.tabs.setCurrentWidget(again.train_view)
     assert again.project_dock.isHidden()
+
+
+def test_the_class_histogram_legend_sits_above_the_bars_not_over_them(qtbot):
+    import numpy as np
+
+    from widgets.data_plots import ClassHistogram
+
+    h = ClassHistogram()
+    qtbot.addWidget(h)
+    h.resize(500, 260)
+    h.show()
+    h.set_counts([str(i) for i in range(10)], np.full(10, 450), np.full(10, 50))
+    qtbot.waitExposed(h)
+    assert h.plot.getPlotItem().legend is None  # nothing drawn inside the plot area
+    assert h.legend.isVisible() and "validation" in h.legend.text()
+    assert h.legend.geometry().bottom() <= h.plot.geometry().top()
