@@ -47,6 +47,7 @@ class ImportResult:
     source_nodes: int = 0  # operations in the source graph
     notes: list[str] = field(default_factory=list)  # what the import changed or assumed, for people
     preprocessing: dict[str, Any] | None = None  # ONNX: the input prefix turned into data settings
+    reference: str = ""  # what the outputs were checked against ("the module", "onnxruntime")
 
     @property
     def params(self) -> int:
@@ -140,6 +141,86 @@ class DocumentBuilder:
 
         kw: dict[str, Any] = {"data": DataSpec.model_validate(data)} if data else {}
         return Project(name=name[:200] or "imported", description=description, model=self.graph(), **kw)
+
+
+SOURCES = "MODEL.py:ClassName | torchvision:NAME | MODEL.onnx"
+
+
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3,224,224"`` -> (3, 224, 224); ValueError naming the flag for anything else."""
+    if not text:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ValueError(f"--input-shape: give positive sizes such as 3,224,224, not {text!r}")
+    return shape
+
+
+def load_module_source(source: str) -> tuple[Any, str, tuple[int, ...]]:
+    """(module, name, default input shape) for ``MODEL.py:ClassName`` or ``torchvision:NAME``; ValueError
+    names what is wrong."""
+    import importlib.util
+
+    if source.startswith("torchvision:"):
+        from .fx_import import torchvision_model
+
+        name = source.split(":", 1)[1]
+        return torchvision_model(name), name, (3, 224, 224)
+    path, sep, cls = source.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        raise ValueError(f"{source}: give {SOURCES}")
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found")
+    # the user's own model file, named by the user, is imported (run) like `python MODEL.py`
+    spec = importlib.util.spec_from_file_location(f"layerlab_import_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path}: cannot import it as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:  # noqa: BLE001 - the user's file: any failure is a message, not a traceback
+        raise ValueError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    klass = getattr(mod, cls, None)
+    if klass is None or not isinstance(klass, type):
+        raise ValueError(f"{path}: has no class {cls!r}")
+    try:
+        return klass(), cls, (1, 28, 28)
+    except TypeError as exc:
+        raise ValueError(f"{path}:{cls}: cannot be built without arguments ({exc})") from None
+
+
+def import_source(source: str, input_shape: tuple[int, ...] | None = None, weights: str | None = None,
+                  description: str | None = None) -> ImportResult:
+    """Import ``MODEL.onnx``, ``MODEL.py:ClassName`` or ``torchvision:NAME`` and check the result.
+
+    What ``layerlab import`` and the studio's File > Import model both call. Raises ``ImportError_``
+    (nodes without a layer, per node), ``ValueError`` (a bad source, shape or weights file: the
+    message names it) or ``RuntimeError`` (the imported graph does not give the source's outputs)."""
+    description = description if description is not None else f"Imported from {source} by `layerlab import`."
+    if source.lower().endswith(".onnx"):
+        if weights:
+            raise ValueError("--weights: an ONNX file carries its own weights")
+        from .onnx_import import import_onnx
+
+        res = import_onnx(source, input_shape, description=description)
+        res.reference = "onnxruntime"
+        return res
+    module, name, shape = load_module_source(source)
+    if weights:
+        from ..train.checkpoint import CheckpointError, read_torch_file
+
+        try:
+            module.load_state_dict(read_torch_file(weights))
+        except (CheckpointError, RuntimeError) as exc:
+            raise ValueError(f"--weights: {weights}: {str(exc).splitlines()[0][:200]}") from None
+    from .fx_import import import_module
+
+    res = import_module(module, input_shape or shape, name, description=description)
+    res.reference = "the module"
+    return res
 
 
 def write_import(result: ImportResult, out: str | Path) -> Path:
