@@ -226,6 +226,28 @@ def test_every_mapped_operation_imports_and_matches_onnxruntime(tmp_path):
     assert res.preprocessing["input_range"] == "0-1"
 
 
+def test_what_older_exporters_spell_out_imports_as_one_layer(tmp_path):
+    """``view(x.size(0), -1)`` as Shape/Gather/Unsqueeze/Concat/Reshape, GELU as x * 0.5 * (1 + erf(x / sqrt 2)),
+    Hardswish as x * HardSigmoid(x): the TorchScript exporter's spellings."""
+    n = helper.make_node
+    nodes = [
+        n("Div", ["x", "sqrt2"], ["d"]), n("Erf", ["d"], ["e"]), n("Add", ["e", "one"], ["a"]),
+        n("Mul", ["x", "a"], ["m"]), n("Mul", ["m", "half"], ["gelu"]),
+        n("HardSigmoid", ["gelu"], ["hs"], alpha=1 / 6, beta=0.5), n("Mul", ["gelu", "hs"], ["hsw"]),
+        n("Shape", ["hsw"], ["s"]), n("Gather", ["s", "zero"], ["b"], axis=0), n("Unsqueeze", ["b", "ax0"], ["bu"]),
+        n("Concat", ["bu", "minus1"], ["target"], axis=0), n("Reshape", ["hsw", "target"], ["y"]),
+    ]
+    m = _model(nodes, {"sqrt2": np.array(2 ** 0.5), "one": np.array(1.0), "half": np.array(0.5)})
+    m.graph.initializer.extend([numpy_helper.from_array(np.array(0, dtype=np.int64), "zero"),
+                                numpy_helper.from_array(np.array([0], dtype=np.int64), "ax0"),
+                                numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus1")])
+    path = tmp_path / "legacy.onnx"
+    onnx.save(m, str(path))
+    res = import_onnx(path)
+    assert [n.type for n in res.project.model.nodes] == ["Input", "GELU", "Hardswish", "Flatten", "Output"]
+    assert res.max_abs_diff <= 1e-5 and res.source_nodes == 12
+
+
 def test_unsupported_operations_are_reported_per_node_with_exit_2(tmp_path, capsys):
     body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
                               helper.make_node("Identity", ["v_in"], ["v_out"])], "body",

@@ -43,6 +43,7 @@ _FLOATS = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
             "Loop", "If", "Scan"}
 _CONTROL = {"Loop", "If", "Scan"}
+BATCH = -(2**40) + 7  # what ``Shape`` gives for the batch axis while folding (``view(x.size(0), -1)``)
 
 
 def _onnx() -> Any:
@@ -162,10 +163,12 @@ class _Converter:
         self.bias_slot: dict[str, tuple[str, int, int]] = {}  # tensor -> (node id, channels, axis) it can take a bias
         self.skip: set[int] = set()  # node indices consumed by a neighbour (prefix, a folded bias)
         self.prefix_msg: str | None = None
+        self.fused: dict[int, tuple[str, str, dict[str, Any]]] = {}  # node index -> (layer, input tensor, params)
         self._check_io(input_shape)
         self._shapes()
         self._constants()
         self._consumers()
+        self._fusions()
 
     # -- inputs, shapes, constants ---------------------------------------------------------------
     def _check_io(self, input_shape: tuple[int, ...] | None) -> None:
@@ -235,6 +238,13 @@ class _Converter:
                 if v is not None:
                     self.consts[node.output[0]] = v
                     self.const_nodes.add(i)
+            elif node.op_type == "Shape" and ins and ins[0] not in self.consts:
+                shape = self.shapes.get(ins[0])
+                if shape and all(d is not None for d in shape[1:]):  # the batch stands in as BATCH
+                    a = _attrs(node)
+                    full = np.array([BATCH, *shape[1:]], dtype=np.int64)
+                    self.consts[node.output[0]] = full[a.get("start", 0):a.get("end", len(full))]
+                    self.const_nodes.add(i)
             elif ins and all(x in self.consts for x in ins) and node.op_type not in _NO_FOLD \
                     and node.domain in ("", "ai.onnx"):
                 outs = self._fold(node)
@@ -281,6 +291,66 @@ class _Converter:
 
     def only_consumer(self, tensor: str, i: int) -> bool:
         return self.consumers.get(tensor) == [i] and tensor not in self.graph_outputs
+
+    def _sole_next(self, tensor: str) -> tuple[int, Any] | None:
+        cs = self.consumers.get(tensor, [])
+        if len(cs) != 1 or tensor in self.graph_outputs:
+            return None
+        return cs[0], self.model.graph.node[cs[0]]
+
+    def _other(self, node: Any, tensor: str, value: float | None = None) -> str | None:
+        """The input of a two-input ``node`` that is not ``tensor`` (and, with ``value``, a constant that close)."""
+        if len(node.input) != 2 or tensor not in node.input:
+            return None
+        other = node.input[1] if node.input[0] == tensor else node.input[0]
+        if value is not None:
+            c = self.consts.get(other)
+            if c is None or c.size != 1 or not math.isclose(float(c.reshape(-1)[0]), value, rel_tol=1e-5):
+                return None
+        return other
+
+    def _fusions(self) -> None:
+        """Layers older exporters spell out: GELU as x * 0.5 * (1 + erf(x / sqrt 2)), Hardswish as
+        x * HardSigmoid(x)."""
+        nodes = self.model.graph.node
+        for i, n in enumerate(nodes):
+            if i in self.const_nodes:
+                continue
+            if n.op_type == "Erf":
+                chain = self._gelu_chain(i, n)
+                if chain:
+                    *inner, last, x = chain
+                    self.skip.update(inner)
+                    self.fused[last] = ("GELU", x, {"approximate": "none"})
+            elif n.op_type == "HardSigmoid":
+                a = _attrs(n)
+                nxt = self._sole_next(n.output[0])
+                if nxt and nxt[1].op_type == "Mul" and self._other(nxt[1], n.output[0]) == n.input[0] \
+                        and math.isclose(a.get("alpha", 0.2), 1 / 6, rel_tol=1e-5) \
+                        and math.isclose(a.get("beta", 0.5), 0.5, rel_tol=1e-6):
+                    self.skip.add(i)
+                    self.fused[nxt[0]] = ("Hardswish", n.input[0], {})
+
+    def _gelu_chain(self, i: int, erf: Any) -> list[Any] | None:
+        nodes = self.model.graph.node
+        div = next((k for k, m in enumerate(nodes) if erf.input[0] in m.output), None)
+        if div is None or not self.only_consumer(erf.input[0], i):
+            return None
+        d = nodes[div]
+        x = d.input[0] if d.op_type == "Div" and self._other(d, d.input[0], math.sqrt(2)) else \
+            next((t for t in d.input if d.op_type == "Mul" and self._other(d, t, 1 / math.sqrt(2))), None)
+        if x is None or x in self.consts:
+            return None
+        add = self._sole_next(erf.output[0])
+        if not add or add[1].op_type != "Add" or self._other(add[1], erf.output[0], 1.0) is None:
+            return None
+        mul = self._sole_next(add[1].output[0])
+        if not mul or mul[1].op_type != "Mul" or self._other(mul[1], add[1].output[0]) != x:
+            return None
+        half = self._sole_next(mul[1].output[0])
+        if not half or half[1].op_type != "Mul" or self._other(half[1], mul[1].output[0], 0.5) is None:
+            return None
+        return [div, i, add[0], mul[0], half[0], x]
 
     # -- the preprocessing prefix ----------------------------------------------------------------
     def prefix(self) -> tuple[dict[str, Any] | None, float | None, str]:
@@ -380,6 +450,10 @@ class _Converter:
                 continue
             label = node.name or f"{node.op_type}_{i}"
             try:
+                if i in self.fused:
+                    typ, x, params = self.fused[i]
+                    self._add(i, node, label, typ, params, [self.src[x]])
+                    continue
                 self._node(i, node, label)
             except _Unsupported as exc:
                 self.problems.append(ImportProblem(f"{label} ({node.op_type})", str(exc)))
@@ -689,6 +763,8 @@ class _Converter:
 
     def _op_MatMul(self, i, node, label, a):  # noqa: N802
         if node.input[1] not in self.consts:
+            if node.input[0] in self.consts:
+                raise _Unsupported("MatMul with the constant first (LayerLab's Linear multiplies from the right)")
             raise _Unsupported("MatMul of two computed tensors (as in attention) has no LayerLab layer")
         w = np.asarray(self.consts[node.input[1]], dtype=np.float64)
         if w.ndim != 2:
@@ -783,18 +859,25 @@ class _Converter:
         if target is None:
             raise _Unsupported("Reshape without a shape")
         target = [int(v) for v in np.asarray(target).reshape(-1)]
-        ins, out = self.sample_shape(node.input[0]), self.sample_shape(node.output[0])
-        if ins is None or out is None:
-            raise _Unsupported("Reshape whose sizes shape inference could not work out")
-        keeps_batch = bool(target) and (target[0] == -1 and all(v > 0 for v in target[1:])
-                                        or target[0] == 0 and not a.get("allowzero", 0)
-                                        or self.batch is not None and target[0] == self.batch)
-        if not keeps_batch or math.prod(ins) != math.prod(out):
-            raise _Unsupported(f"Reshape to {target} mixes samples of the batch")
-        if len(out) == 1:
+        ins = self.sample_shape(node.input[0])
+        if ins is None:
+            raise _Unsupported("Reshape of a tensor whose size shape inference could not work out")
+        keeps_batch = bool(target) and BATCH not in target[1:] and (
+            target[0] == BATCH or target[0] == -1 and all(v > 0 for v in target[1:])
+            or target[0] == 0 and not a.get("allowzero", 0) or self.batch is not None and target[0] == self.batch)
+        rest = [ins[k] if v == 0 and not a.get("allowzero", 0) and k < len(ins) else v
+                for k, v in enumerate(target[1:])]
+        if rest.count(-1) == 1:
+            known = math.prod(v for v in rest if v != -1)
+            if known > 0 and math.prod(ins) % known == 0:
+                rest[rest.index(-1)] = math.prod(ins) // known
+        if not keeps_batch or any(v < 1 for v in rest) or math.prod(rest) != math.prod(ins):
+            raise _Unsupported(f"Reshape to {['batch' if v == BATCH else v for v in target]} mixes the samples "
+                               f"of a batch (each sample is {list(ins)})")
+        if len(rest) == 1:
             self._add(i, node, label, "Flatten", {}, [self._data(node)])
         else:
-            self._add(i, node, label, "Reshape", {"shape": list(out)}, [self._data(node)])
+            self._add(i, node, label, "Reshape", {"shape": rest}, [self._data(node)])
 
 
 class _Unsupported(Exception):
