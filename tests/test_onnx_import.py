@@ -248,6 +248,37 @@ def test_what_older_exporters_spell_out_imports_as_one_layer(tmp_path):
     assert res.max_abs_diff <= 1e-5 and res.source_nodes == 12
 
 
+def test_sequence_layers_and_opset_20_operations_import(tmp_path):
+    r = np.random.default_rng(0)
+    n = helper.make_node
+    seq = _model([n("Conv", ["x", "w"], ["c"], pads=[1, 1]), n("BatchNormalization", ["c", "s", "b", "mu", "v"], ["bn"]),
+                  n("Elu", ["bn"], ["e"], alpha=0.5), n("MaxPool", ["e"], ["p"], kernel_shape=[2], strides=[2]),
+                  n("Flatten", ["p"], ["f"]), n("LogSoftmax", ["f"], ["y"], axis=1)],
+                 {"w": r.standard_normal((4, 3, 3)), "s": r.random(4) + .5, "b": r.random(4), "mu": r.random(4),
+                  "v": r.random(4) + .5}, inp=("x", [None, 3, 10]))
+    onnx.save(seq, str(tmp_path / "seq.onnx"))
+    res = import_onnx(tmp_path / "seq.onnx")
+    assert [x.type for x in res.project.model.nodes] == ["Input", "Conv1d", "BatchNorm1d", "ELU", "MaxPool1d",
+                                                         "Flatten", "LogSoftmax", "Output"]
+    assert res.max_abs_diff <= 1e-5
+    new = _model([n("Gelu", ["x"], ["g"]), n("ReduceMean", ["g", "axes"], ["y"], keepdims=0)], {}, opset=20)
+    new.graph.initializer.append(numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes"))
+    new.ir_version = 9
+    onnx.save(new, str(tmp_path / "new.onnx"))
+    res = import_onnx(tmp_path / "new.onnx")
+    assert [x.type for x in res.project.model.nodes] == ["Input", "GELU", "AdaptiveAvgPool2d", "Flatten", "Output"]
+
+
+def test_a_preprocessing_step_the_data_settings_cannot_express_is_reported(tmp_path):
+    m = _model([helper.make_node("Mul", ["x", "k"], ["p"], name="flip"), helper.make_node("Relu", ["p"], ["y"])],
+               {"k": np.array(-2.0)})
+    onnx.save(m, str(tmp_path / "neg.onnx"))
+    with pytest.raises(ImportError_) as e:
+        import_onnx(tmp_path / "neg.onnx")
+    ((node, message),) = [(p.node, p.message) for p in e.value.problems]
+    assert node == "flip (Mul)" and "positive std" in message
+
+
 def test_unsupported_operations_are_reported_per_node_with_exit_2(tmp_path, capsys):
     body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
                               helper.make_node("Identity", ["v_in"], ["v_out"])], "body",
