@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.graph.importing import TORCHVISION
+
 log = logging.getLogger("layerlab.studio")
 KINDS = ("onnx", "python", "torchvision")
 KIND_TEXT = {"onnx": "ONNX file (.onnx)", "python": "PyTorch file (.py) and class", "torchvision": "torchvision model"}
-TORCHVISION = ("resnet18", "resnet34", "mobilenet_v3_small")  # engine.graph.fx_import.TORCHVISION (no torch here)
 MODEL_FILTER = {"onnx": "ONNX models (*.onnx);;All files (*)", "python": "Python files (*.py);;All files (*)"}
 
 Importer = Callable[..., Any]  # import_source(source, input_shape) -> ImportResult

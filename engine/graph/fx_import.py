@@ -15,7 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .importing import DocumentBuilder, ImportError_, ImportProblem, ImportResult, compile_with_weights, pair
+from .importing import (
+    TORCHVISION,
+    DocumentBuilder,
+    ImportError_,
+    ImportProblem,
+    ImportResult,
+    compile_with_weights,
+    pair,
+)
 
 __all__ = ["ImportError_", "ImportProblem", "ImportResult", "to_document", "import_module", "torchvision_model"]
 
@@ -179,7 +187,6 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str = "
     return res
 
 
-TORCHVISION = ("resnet18", "resnet34", "mobilenet_v3_small")
 
 
 def torchvision_model(name: str) -> nn.Module:

@@ -144,6 +144,7 @@ class DocumentBuilder:
 
 
 SOURCES = "MODEL.py:ClassName | torchvision:NAME | MODEL.onnx"
+TORCHVISION = ("resnet18", "resnet34", "mobilenet_v3_small")  # the torchvision:NAME allow-list
 
 
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,6 @@ class _Plan:
     input_dtype: Any
     batch: int
     input_range: float | None  # 255 (raw pixels), 1 (0..1 values) or None (the model's own input, as is)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -194,8 +193,8 @@ class _Converter:
             sample = list(input_shape)
         if any(d is None or d < 1 for d in sample):
             raise ValueError(f"{self.what}: the input {inp.name!r} has sizes that are not fixed "
-                             f"({', '.join('?' if d is None else str(d) for d in sample)}); give --input-shape "
-                             + ",".join("C H W".split()[:len(sample)] if len(sample) <= 3 else ["N"] * len(sample)))
+                             f"({', '.join('?' if d is None else str(d) for d in sample)}); give --input-shape with "
+                             f"{len(sample)} sizes (e.g. {','.join(['3', '224', '224'][:len(sample)] or ['16'])})")
         self.input_name = inp.name
         self.sample = tuple(int(d) for d in sample)
         self.batch = dims[0] if dims[0] else None
