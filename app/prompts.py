@@ -87,6 +87,11 @@ class Prompts:
         path, _ = QFileDialog.getSaveFileName(self.parent, "Save project as", start, PROJECT_FILTER)
         return path or None
 
+    def model_path(self, start: str, filter: str) -> str | None:
+        """A model file to import (File ▸ Import model…)."""
+        path, _ = QFileDialog.getOpenFileName(self.parent, "Import model", start, filter)
+        return path or None
+
     def checkpoint_path(self, start: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self.parent, "Resume from checkpoint", start, CHECKPOINT_FILTER)
         return path or None

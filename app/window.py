@@ -166,6 +166,8 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey
         self.act_new = self._action("&New from template…", self.new_project, K.New, "Create a project from a template")
         self.act_open = self._action("&Open…", self.open_dialog, K.Open, "Open a project file")
+        self.act_import = self._action("&Import model…", self.import_model, None,
+                                       "Turn an ONNX file, a PyTorch model file or a torchvision model into a project")
         self.act_save = self._action("&Save", self.save, K.Save, "Save the project")
         self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs, "Save the project under a new name")
         self.act_quit = self._action("&Quit", self.close, K.Quit, "Quit LayerLab")
@@ -189,6 +191,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addMenu(self.recent_menu)
+        f.addAction(self.act_import)
         f.addSeparator()
         f.addAction(self.act_save)
         f.addAction(self.act_save_as)
@@ -241,7 +244,7 @@ class MainWindow(QMainWindow):
         self.act_resume_ckpt.setEnabled(has and not running)
         self.act_pause.setEnabled(running)
         self.act_stop.setEnabled(running)
-        for a in (self.act_new, self.act_open):
+        for a in (self.act_new, self.act_open, self.act_import):
             a.setEnabled(not running)
         self.recent_menu.setEnabled(not running)
         if not running:
@@ -297,6 +300,23 @@ class MainWindow(QMainWindow):
         start = str(self.doc.path.parent) if self.doc.path else str(Path.home())
         path = self.prompts.open_project_path(start)
         return self.open_path(path, ask=False) if path else False
+
+    def import_model(self) -> Any:
+        """File ▸ Import model…: the dialog (returned, shown without blocking) opens what it imports."""
+        if self._busy() or not self.maybe_save():
+            return None
+        from .import_dialog import ImportDialog
+
+        start = str(self.doc.path.parent) if self.doc.path else str(Path.home())
+        dlg = ImportDialog(self.prompts, self, start)
+        dlg.imported.connect(self._open_imported)
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+        return dlg
+
+    def _open_imported(self, path: str) -> None:
+        if self.open_path(path, ask=False):
+            self.tabs.setCurrentWidget(self.designer)
 
     def open_path(self, path: str | Path, ask: bool = True) -> bool:
         if ask and (self._busy() or not self.maybe_save()):

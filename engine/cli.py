@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_glossary_arguments(s)
     s.set_defaults(func=cmd_glossary)
 
-    from .compress.cli import add_compress_verbs, add_import_verb  # prune, quantize, distill, export, compare
+    from .compress.cli import add_compress_verbs  # prune, quantize, distill, export, compare
+    from .graph.import_cli import add_import_verb
 
     add_compress_verbs(sub)
     add_import_verb(sub)

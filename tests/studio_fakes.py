@@ -40,6 +40,9 @@ class QuietPrompts(Prompts):
     def checkpoint_path(self, start):
         return self.paths.get("checkpoint")
 
+    def model_path(self, start, filter):
+        return self.paths.get("model")
+
     def gif_path(self, start):
         return self.paths.get("gif")
 

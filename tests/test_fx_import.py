@@ -67,5 +67,6 @@ def test_an_operation_without_a_layer_is_reported_per_node():
 
 def test_import_input_errors_exit_2(tmp_path, capsys):
     assert main(["import", "torchvision:vgg99", "-o", str(tmp_path / "x.json")]) == 2
-    assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.json")]) == 2
     assert "not supported" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.json")]) == 2
+    assert "file not found" in capsys.readouterr().err

@@ -10,46 +10,22 @@ compiles the document, loads the weights and checks the outputs against the orig
 from __future__ import annotations
 
 import operator
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from .importing import (
+    TORCHVISION,
+    DocumentBuilder,
+    ImportError_,
+    ImportProblem,
+    ImportResult,
+    compile_with_weights,
+    pair,
+)
 
-@dataclass(frozen=True)
-class ImportProblem:
-    node: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.message}"
-
-
-class ImportError_(ValueError):
-    """The module cannot be imported: ``problems`` says where (one entry per node)."""
-
-    def __init__(self, problems: list[ImportProblem], what: str = "the model"):
-        self.problems = problems
-        head = f"{what} cannot be imported: {len(problems)} operation(s) have no LayerLab layer"
-        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in problems[:20]))
-
-
-@dataclass
-class ImportResult:
-    project: Any  # engine.project.Project
-    state_dict: dict[str, torch.Tensor]
-    max_abs_diff: float | None = None
-    mapping: dict[str, str] = field(default_factory=dict)  # fx node name -> node id
-
-
-def _pair(v: Any) -> Any:
-    """A square (k, k) tuple becomes k (as the designer writes it); others stay lists."""
-    if isinstance(v, (tuple, list)):
-        v = [int(x) for x in v]
-        return v[0] if len(set(v)) == 1 else v
-    return int(v)
+__all__ = ["ImportError_", "ImportProblem", "ImportResult", "to_document", "import_module", "torchvision_model"]
 
 
 def _conv(m: nn.Conv2d) -> tuple[str, dict[str, Any]] | str:
@@ -57,8 +33,8 @@ def _conv(m: nn.Conv2d) -> tuple[str, dict[str, Any]] | str:
         return f"padding={m.padding!r} (give numbers)"
     if m.padding_mode != "zeros":
         return f"padding_mode={m.padding_mode!r} (only zeros)"
-    return "Conv2d", {"out_channels": m.out_channels, "kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride),
-                      "padding": _pair(m.padding), "dilation": _pair(m.dilation), "groups": m.groups,
+    return "Conv2d", {"out_channels": m.out_channels, "kernel_size": pair(m.kernel_size), "stride": pair(m.stride),
+                      "padding": pair(m.padding), "dilation": pair(m.dilation), "groups": m.groups,
                       "bias": m.bias is not None}
 
 
@@ -71,12 +47,12 @@ def _bn(m: nn.BatchNorm2d) -> tuple[str, dict[str, Any]] | str:
 def _maxpool(m: nn.MaxPool2d) -> tuple[str, dict[str, Any]] | str:
     if m.dilation not in (1, (1, 1)) or m.ceil_mode or m.return_indices:
         return "MaxPool2d with dilation / ceil_mode / return_indices is not supported"
-    return "MaxPool2d", {"kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride or m.kernel_size),
-                         "padding": _pair(m.padding)}
+    return "MaxPool2d", {"kernel_size": pair(m.kernel_size), "stride": pair(m.stride or m.kernel_size),
+                         "padding": pair(m.padding)}
 
 
 def _adaptive(m: nn.AdaptiveAvgPool2d) -> tuple[str, dict[str, Any]]:
-    return "AdaptiveAvgPool2d", {"output_size": _pair(m.output_size)}
+    return "AdaptiveAvgPool2d", {"output_size": pair(m.output_size)}
 
 
 MODULES: dict[type, Any] = {
@@ -99,21 +75,6 @@ MODULES: dict[type, Any] = {
 }
 
 
-def _node_id(name: str, taken: set[str]) -> str:
-    from .analyze import reserved_id_problem
-
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "node"
-    if not re.match(r"[A-Za-z_]", base):
-        base = "n_" + base
-    base = base[:56]
-    nid, i = base, 1
-    while nid in taken or reserved_id_problem(nid):
-        nid = f"{base}_{i}"
-        i += 1
-    taken.add(nid)
-    return nid
-
-
 def _flatten_args(node: Any) -> tuple[int, int] | None:
     args = list(node.args[1:]) + [node.kwargs.get("start_dim"), node.kwargs.get("end_dim")]
     start = args[0] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
@@ -129,8 +90,6 @@ def to_document(module: nn.Module, input_shape: tuple[int, ...], name: str = "im
     import torch.fx as fx
     from torch.fx.passes.shape_prop import ShapeProp
 
-    from ..project import EdgeSpec, GraphSpec, NodeSpec, Project
-
     module = module.eval()
     try:
         traced = fx.symbolic_trace(module)
@@ -139,10 +98,7 @@ def to_document(module: nn.Module, input_shape: tuple[int, ...], name: str = "im
     ShapeProp(traced).propagate(torch.zeros(2, *input_shape))
     mods = dict(traced.named_modules())
     ids: dict[str, str] = {}
-    taken: set[str] = set()
-    nodes: list[NodeSpec] = []
-    edges: list[EdgeSpec] = []
-    state: dict[str, torch.Tensor] = {}
+    doc = DocumentBuilder()
     problems: list[ImportProblem] = []
     inputs = 0
 
@@ -151,11 +107,8 @@ def to_document(module: nn.Module, input_shape: tuple[int, ...], name: str = "im
         return tuple(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else None
 
     def add(fx_name: str, typ: str, params: dict[str, Any], srcs: list[Any], label: str | None = None) -> str:
-        nid = _node_id(label or fx_name, taken)
+        nid = doc.add(typ, params, [ids[s.name] for s in srcs], name=label or fx_name)
         ids[fx_name] = nid
-        nodes.append(NodeSpec(id=nid, type=typ, params=params, pos=(0.0, 90.0 * len(nodes))))
-        for port, s in enumerate(srcs):
-            edges.append(EdgeSpec(src=ids[s.name], dst=nid, port=port))
         return nid
 
     for n in traced.graph.nodes:
@@ -179,8 +132,7 @@ def to_document(module: nn.Module, input_shape: tuple[int, ...], name: str = "im
                 continue
             typ, params = got
             nid = add(n.name, typ, params, tensor_args[:1], label=str(n.target))
-            for k, v in m.state_dict().items():
-                state[f"{nid}.{k}"] = v.detach().clone()
+            doc.weights(nid, {k: v.detach().clone() for k, v in m.state_dict().items()})
         elif n.op == "call_function" and n.target in (operator.add, torch.add, operator.iadd):
             if len(tensor_args) != 2 or len(n.args) != 2:
                 problems.append(ImportProblem(n.name, "add with a constant or alpha is not supported"))
@@ -210,27 +162,22 @@ def to_document(module: nn.Module, input_shape: tuple[int, ...], name: str = "im
             add(n.name, "ReLU", {}, tensor_args[:1])
         elif n.op == "call_function" and n.target is torch.nn.functional.adaptive_avg_pool2d:
             size = n.args[1] if len(n.args) > 1 else n.kwargs.get("output_size")
-            add(n.name, "AdaptiveAvgPool2d", {"output_size": _pair(size)}, tensor_args[:1])
+            add(n.name, "AdaptiveAvgPool2d", {"output_size": pair(size)}, tensor_args[:1])
         else:
             what = getattr(n.target, "__name__", str(n.target))
             problems.append(ImportProblem(n.name, f"{n.op} {what!s} has no LayerLab layer"))
             add(n.name, "Identity", {}, tensor_args[:1])
     if problems:
         raise ImportError_(problems, name)
-    graph = GraphSpec(nodes=nodes, edges=edges)
-    project = Project(name=name, description=description, model=graph)
-    return ImportResult(project, state, mapping=dict(ids))
+    project = doc.project(name, description)
+    return ImportResult(project, doc.state, mapping=dict(ids), source_nodes=len(traced.graph.nodes))
 
 
 def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str = "imported", description: str = "",
                   tol: float = 1e-4) -> ImportResult:
     """``to_document`` plus a check: the compiled document with the weights gives the module's outputs."""
-    from . import compile_graph
-
     res = to_document(module, input_shape, name, description)
-    compiled, _ = compile_graph(res.project.model, graph_path="model")
-    compiled.load_state_dict(res.state_dict)
-    compiled.eval()
+    compiled = compile_with_weights(res)
     x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want, got = module.eval()(x), compiled(x)
@@ -240,7 +187,6 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str = "
     return res
 
 
-TORCHVISION = ("resnet18", "resnet34", "mobilenet_v3_small")
 
 
 def torchvision_model(name: str) -> nn.Module:
