@@ -139,3 +139,19 @@ def test_the_class_histogram_legend_sits_above_the_bars_not_over_them(qtbot):
     assert h.plot.getPlotItem().legend is None  # nothing drawn inside the plot area
     assert h.legend.isVisible() and "validation" in h.legend.text()
     assert h.legend.geometry().bottom() <= h.plot.geometry().top()
+
+
+def test_a_window_opened_large_then_made_small_gives_the_width_to_the_designer_canvas(qtbot, studio):  # noqa: F811
+    win = studio("cnn", view=None)
+    win.tabs.setCurrentWidget(win.designer)
+    _resize(qtbot, win, 1600, 1000)
+    _resize(qtbot, win, 1024, 700)
+    sizes = win.designer.splitter.sizes()
+    qtbot.waitUntil(lambda: win.designer.splitter.sizes()[1] >= 480, timeout=3000)
+    pal, canvas, side = win.designer.splitter.sizes()
+    assert canvas > pal and canvas > side, sizes
+    # a width the user drags is theirs: a later resize keeps the palette where they put it
+    win.designer.splitter.moveSplitter(300, 1)
+    user = win.designer.splitter.sizes()[0]
+    _resize(qtbot, win, 1200, 800)
+    assert abs(win.designer.splitter.sizes()[0] - user) <= 2

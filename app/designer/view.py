@@ -247,6 +247,8 @@ class DesignerView(QWidget):
         right.setMinimumWidth(230)
         center.setMinimumWidth(280)
         self._columns_set = False
+        self._columns_by_user = False  # once the user drags a splitter handle, the widths are theirs
+        self.splitter.splitterMoved.connect(lambda *_: setattr(self, "_columns_by_user", True))
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.splitter)
@@ -314,14 +316,16 @@ class DesignerView(QWidget):
 
     def _fit_columns(self) -> None:
         """Palette and side panel take a share of the width, the canvas the rest (at 1024 px too)."""
-        w = max(self.splitter.width(), 600)
+        w = max(self.width(), 600)  # the splitter fills the view (its own width lags a resize event)
         pal = int(min(230, max(150, 0.17 * w)))
         side = int(min(420, max(250, 0.30 * w)))
         self.splitter.setSizes([pal, max(300, w - pal - side), side])
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(ev)
-        if not self._columns_set and self.isVisible():
+        # the shares follow the window (a window opened large then made small kept its wide palette and side
+        # panel and squeezed the canvas), until the user sets them
+        if self.isVisible() and (not self._columns_set or not self._columns_by_user):
             self._columns_set = True
             self._fit_columns()
 
