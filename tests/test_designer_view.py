@@ -203,3 +203,18 @@ def test_the_code_view_follows_edits(designer, qtbot):
     qtbot.waitUntil(lambda: "out_channels=24" in dv.code_view.source(), timeout=20_000)
     dv.doc.set_param("model", "fc1", "out_features", 7)
     qtbot.waitUntil(lambda: "out_features=7" in dv.code_view.source(), timeout=20_000)
+
+
+def test_the_code_view_never_shows_the_previous_documents_code(designer, qtbot):
+    from engine.project import parse_project
+
+    dv = designer(load_template("cnn"))
+    qtbot.waitUntil(lambda: "class CNNDigits" in dv.code_view.source(), timeout=20_000)
+    broken = load_template("mlp").to_dict()
+    broken["name"] = "Broken"
+    broken["model"]["edges"] = broken["model"]["edges"][1:]  # the input is wired to nothing: does not compile
+    dv.doc.replace(parse_project(broken), None)
+    settle(qtbot, dv)
+    dv.refresh_code()
+    assert "CNNDigits" not in dv.code_view.source()
+    assert "last version that compiled" not in dv.code_view.note.text()

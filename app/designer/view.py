@@ -163,6 +163,8 @@ class DesignerView(QWidget):
         self._layout_signal.done.connect(self._apply_layout)
         self._code_signal = _CodeSignal(self)
         self._code_signal.ready.connect(self._code_ready)
+        self._doc_generation = 0  # one per opened document
+        self._code_shown_for: tuple[int, str] | None = None  # (document, graph) of the code on show
         self._code_token = 0
         self._code_jobs: queue.Queue = queue.Queue()
         self._code_thread: threading.Thread | None = None
@@ -428,6 +430,8 @@ class DesignerView(QWidget):
         self.pages = []
         self.results = dict(getattr(self.analysis, "results", None) or {})
         self.inspector.clear()
+        self._doc_generation += 1  # the code shown so far belongs to the previous document
+        self.code_view.set_source("", "")
         if self.doc.project is None:
             return
         for path in self.doc.project.graphs():
@@ -568,8 +572,11 @@ class DesignerView(QWidget):
             return
         res = self.results.get(path)
         if res is not None and not res.ok:
-            self.code_view.set_source(self.code_view.source(), "Fix the problems marked on the canvas to see "
-                                      "the code of this graph (showing the last version that compiled).")
+            if self._code_shown_for == (self._doc_generation, path) and self.code_view.source():
+                self.code_view.set_source(self.code_view.source(), "Fix the problems marked on the canvas to see "
+                                          "the code of this graph (showing the last version that compiled).")
+            else:  # never another document's or another graph's code
+                self.code_view.set_source("", "Fix the problems marked on the canvas to see the code of this graph.")
             return
         self._code_token += 1
         self._code_jobs.put((self._code_token, path, self.doc.project.to_dict()))
@@ -602,9 +609,11 @@ class DesignerView(QWidget):
         if token != self._code_token or path != self.current_path():
             return  # an older edit's code, or another graph
         if err:
-            self.code_view.set_source(self.code_view.source(), f"No code for this graph: {err}")
+            keep = self.code_view.source() if self._code_shown_for == (self._doc_generation, path) else ""
+            self.code_view.set_source(keep, f"No code for this graph: {err}")
         else:
             self.code_view.set_source(src, "Plain PyTorch for this graph: paste it into a notebook.")
+            self._code_shown_for = (self._doc_generation, path)
         self.codeUpdated.emit(path)
 
     # -- edits -------------------------------------------------------------------------------
