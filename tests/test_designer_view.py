@@ -218,3 +218,43 @@ def test_the_code_view_never_shows_the_previous_documents_code(designer, qtbot):
     dv.refresh_code()
     assert "CNNDigits" not in dv.code_view.source()
     assert "last version that compiled" not in dv.code_view.note.text()
+
+
+def test_the_overview_sits_inside_the_visible_canvas_when_scroll_bars_appear(designer, qtbot):
+    from engine.project import parse_project
+
+    big = load_template("mlp").to_dict()
+    nodes, edges = big["model"]["nodes"], big["model"]["edges"]
+    last = nodes[-2]["id"]
+    out = nodes[-1]["id"]
+    edges[:] = [e for e in edges if not (e[0] if isinstance(e, list) else e["src"]) == last]
+    prev = last
+    for i in range(60):
+        nodes.insert(-1, {"id": f"extra{i}", "type": "Identity", "params": {}})
+        edges.append([prev, f"extra{i}"])
+        prev = f"extra{i}"
+    edges.append([prev, out])
+    dv = designer()
+    dv.resize(1600, 900)  # opened wide, the document replaced, then the window made narrow (as a user does)
+    qtbot.wait(20)
+    dv.doc.replace(parse_project(big), None)
+    dv.resize(1000, 700)
+    page = dv.pages[0]
+    view = page.view
+    view.resetTransform()  # readable zoom: the graph is taller than the canvas, so a scroll bar shows
+    qtbot.waitUntil(lambda: view.verticalScrollBar().isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: page.overview.isVisible(), timeout=3000)
+    vp = view.viewport().geometry()
+    ov = page.overview.geometry()
+    assert vp.contains(ov), (vp, ov)
+
+
+def test_a_model_that_only_disagrees_with_its_data_still_shows_its_code(designer, qtbot):
+    from engine.project import parse_project
+
+    d = load_template("cnn").to_dict()
+    next(n for n in d["model"]["nodes"] if n["id"] == "input")["params"]["shape"] = [3, 28, 28]  # digits are grey
+    dv = designer(parse_project(d))
+    settle(qtbot, dv)
+    assert not dv.results["model"].ok  # the badge says so ...
+    qtbot.waitUntil(lambda: "nn.Conv2d(in_channels=3" in dv.code_view.source(), timeout=20_000)  # ... the code is there

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -79,6 +79,8 @@ class CanvasPage(QWidget):
         self.crumbs.linkActivated.connect(lambda href: self.back_to(int(href)))
         self.view = CanvasView(designer.scene_for(root))
         self.overview = Overview(self.view, self.view)
+        # placed from the viewport's own size: scroll bars come and go without resizing the page
+        self.view.viewport().installEventFilter(self)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -124,8 +126,24 @@ class CanvasPage(QWidget):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(ev)
+        self.place_overview()
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt API
+        if ev.type() == QEvent.Type.Resize and obj is self.view.viewport():
+            self.place_overview()
+        return False
+
+    def place_overview(self) -> None:
+        """Bottom right of the visible canvas, inside the scroll bars."""
         vp = self.view.viewport().geometry()
         self.overview.move(vp.right() - self.overview.width() - 8, vp.bottom() - self.overview.height() - 8)
+
+
+def _graph_broken(res: Any) -> bool:
+    """The graph itself does not compile (a mismatch with the data alone still has code to show)."""
+    from engine.graph.datacheck import DATA_KINDS
+
+    return any(e.level == "error" and e.kind not in DATA_KINDS for e in res.errors)
 
 
 class _LayoutSignal(QObject):
@@ -571,7 +589,7 @@ class DesignerView(QWidget):
             self.code_view.set_source("")
             return
         res = self.results.get(path)
-        if res is not None and not res.ok:
+        if res is not None and _graph_broken(res):
             if self._code_shown_for == (self._doc_generation, path) and self.code_view.source():
                 self.code_view.set_source(self.code_view.source(), "Fix the problems marked on the canvas to see "
                                           "the code of this graph (showing the last version that compiled).")
