@@ -50,9 +50,10 @@ def _count(text: str, lo: int = 0) -> int:
 
 
 def add_compress_verbs(sub: Any) -> None:
-    from ..export import FORMATS
-    from .prune import METHODS as PRUNE
-    from .quantize import METHODS as QUANT
+    # the choices come from a torch-free module: building the parser (`layerlab --help`, `check`) imports no torch
+    from .names import EXPORT_FORMATS as FORMATS
+    from .names import PRUNE_METHODS as PRUNE
+    from .names import QUANT_METHODS as QUANT
 
     s = sub.add_parser("prune", help="prune a trained model (unstructured L1, global, or structured channels)")
     _common(s, "output run folder (project.json + model.pt; structured: the smaller project)")

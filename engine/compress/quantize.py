@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from .errors import CompressError
+from .names import QUANT_METHODS as METHODS
 
-METHODS = ("static-int8", "dynamic-int8", "fp16", "bf16")
 CALIBRATION_IMAGES = 512
 
 
