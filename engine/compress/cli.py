@@ -277,6 +277,11 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
         q = result["quantized"]
         print(f"wrote {q['path']} ({q['method']}, runs in {q['runtime']}"
               + (f", computed in {q['compute']}" if q.get("compute") else "") + ")")
+        head = q.get("float_head") or []
+        if head:
+            layers = sorted({h["layer"] or h["name"] for h in head if h["op"] == "Conv"})
+            print(f"  kept in float: {', '.join(layers)} (reads the image's few channels: int8 gains nothing on "
+                  f"dot products that short) with the ReLU / max-pool after it ({len(head)} ONNX nodes)")
     if "pruned" in result:
         r = result["pruned"]
         extra = f", sparsity {r['sparsity']:.1%}" if "sparsity" in r else ""
