@@ -18,8 +18,9 @@ Which flows, and why (measured on this CPU with torch 2.14.1; see the README's "
   (3.4 ms) instead of on the float block's fast NCHWc path. The head's weights are a few hundred
   numbers, so the file stays about 4x smaller. ``float_head`` finds and rewrites it.
 - ``fp16`` / ``bf16`` cast the weights and save a state dict (``.pt``, loads with
-  ``weights_only=True``). On a CPU without AVX512-FP16, fp16 is a storage format only (it is computed
-  in fp32); bf16 is computed natively where oneDNN supports it.
+  ``weights_only=True``). fp16 is a storage format: the weights are computed in fp32 (torch's fp16
+  CPU kernels were 4-15x slower than fp32 on a CPU without AVX512-FP16, and gained only ~10% on one
+  with it); bf16 is computed natively where oneDNN supports it (checked at run time).
 """
 
 from __future__ import annotations
@@ -230,6 +231,6 @@ def _half(run: Any, method: str, out: Path, which: str, progress: Callable[[str,
     half = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().clone() for k, v in state.items()}
     atomic_write_with(out, lambda fh: torch.save(half, fh))
     progress("saved", 0.9)
-    compute = "fp32 (fp16 is a storage format on this CPU)" if method == "fp16" else (
+    compute = "fp32 (fp16 is a storage format on CPU)" if method == "fp16" else (
         "bf16" if bf16_supported() else "fp32 (this CPU has no native bf16)")
     return {"path": str(out), "method": method, "runtime": "torch", "dtype": method, "compute": compute}
