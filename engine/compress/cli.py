@@ -51,6 +51,7 @@ def _count(text: str, lo: int = 0) -> int:
 
 def add_compress_verbs(sub: Any) -> None:
     # the choices come from a torch-free module: building the parser (`layerlab --help`, `check`) imports no torch
+    from .names import DISTILL_AUGMENTS
     from .names import EXPORT_FORMATS as FORMATS
     from .names import PRUNE_METHODS as PRUNE
     from .names import QUANT_METHODS as QUANT
@@ -75,6 +76,9 @@ def add_compress_verbs(sub: Any) -> None:
     s.add_argument("--temperature", type=float, default=4.0)
     s.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target term (0..1)")
     s.add_argument("--baseline", action="store_true", help="also train the same student from scratch and compare")
+    s.add_argument("--augment", choices=DISTILL_AUGMENTS, default="teacher",
+                   help="the student's training images: the teacher's data settings (default), or also randomly "
+                        "shifted, scaled and rotated (the teacher labels each shifted image; --baseline gets the same)")
     s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("export", help="export a trained model (each format verified; a model card beside it)")
@@ -332,7 +336,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     ck, proj = _paths(args)
     return _run(DistillJob(ck, proj, compare=not args.no_compare, student=args.student, out=args.output,
                            epochs=args.epochs, temperature=args.temperature, alpha=args.alpha,
-                           baseline=args.baseline), args)
+                           baseline=args.baseline, augment=args.augment), args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
