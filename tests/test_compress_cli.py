@@ -84,3 +84,24 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_building_the_parser_with_every_verb_imports_no_torch():
+    """`layerlab --help` and `layerlab check` build every verb's parser: that must not pull in torch (≈1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.cli as c; p = c.build_parser(); "
+            "p.parse_args(['quantize', 'p.json', '--checkpoint', 'm.pt', '-o', 'q.onnx']); "
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_verbs_choices_are_the_methods_and_formats_the_engine_knows():
+    from engine.compress import names, prune, quantize
+    from engine.export import FORMATS
+
+    assert prune.METHODS == names.PRUNE_METHODS and quantize.METHODS == names.QUANT_METHODS
+    assert FORMATS == names.EXPORT_FORMATS

@@ -8,7 +8,7 @@ from helpers import linear_graph, small_cnn, train_tiny
 
 from engine.compress.compare import compare_paths
 from engine.compress.errors import CompressError
-from engine.compress.quantize import quantize_run
+from engine.compress.quantize import float_head, float_onnx, quantize_run
 from engine.runs import open_run
 
 
@@ -26,6 +26,39 @@ def test_static_int8_is_a_smaller_onnx_file_that_agrees_with_the_float_model(cnn
     assert row.dtype == "int8" and orig.size_bytes / row.size_bytes > 2.0  # tiny model: scales/zero points weigh in
     assert row.agreement >= 0.9 and abs(row.val_accuracy - orig.val_accuracy) <= 0.1
     assert row.float_latency_ms_b64 > 0 and row.runtime == "onnxruntime"
+
+
+def test_static_int8_keeps_the_convolution_that_reads_the_image_in_float_and_quantizes_the_rest(cnn, tmp_path):
+    import onnx
+
+    q = quantize_run(cnn, "static-int8", tmp_path / "q.onnx", calibration_images=64)
+    assert [(h["layer"], h["op"]) for h in q["float_head"]] == [("conv1", "Conv"), ("conv1", "MaxPool"),
+                                                                 ("conv1", "Relu")]
+    g = onnx.load(q["path"]).graph
+    made_by = {o: n for n in g.node for o in n.output}
+    convs = {n.input[1].split(".")[-2]: made_by.get(n.input[1]) for n in g.node if n.op_type == "Conv"}
+    assert convs["conv1"] is None  # a float initializer
+    assert convs["conv2"].op_type == "DequantizeLinear"  # int8 weights
+    inits = {t.name: t.data_type for t in g.initializer}
+    assert inits[convs["conv2"].input[0]] == onnx.TensorProto.INT8
+
+
+def test_the_float_head_rewrite_moves_relu_after_the_pool_and_changes_no_output(cnn, tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    path = float_onnx(cnn, tmp_path / "f.onnx")
+    model = onnx.load(str(path))
+    head = float_head(model)
+    assert [h["op"] for h in head] == ["Conv", "MaxPool", "Relu"] and float_head(model) == head  # idempotent
+    ops = [n.op_type for n in model.graph.node if n.op_type in ("Conv", "Relu", "MaxPool")]
+    assert ops[:4] == ["Conv", "MaxPool", "Relu", "Conv"] and ops[4:6] == ["Relu", "MaxPool"]  # block 2 untouched
+    onnx.checker.check_model(model, full_check=True)
+    x = (cnn.bundle().val_x[:64] * 255).round().numpy()
+    before = ort.InferenceSession(str(path)).run(None, {"pixels": x})[0]
+    after = ort.InferenceSession(model.SerializeToString()).run(None, {"pixels": x})[0]
+    assert np.abs(before - after).max() <= 1e-5
 
 
 def test_dynamic_int8_quantizes_the_linear_layers(tmp_path):

@@ -50,9 +50,11 @@ def _count(text: str, lo: int = 0) -> int:
 
 
 def add_compress_verbs(sub: Any) -> None:
-    from ..export import FORMATS
-    from .prune import METHODS as PRUNE
-    from .quantize import METHODS as QUANT
+    # the choices come from a torch-free module: building the parser (`layerlab --help`, `check`) imports no torch
+    from .names import DISTILL_AUGMENTS
+    from .names import EXPORT_FORMATS as FORMATS
+    from .names import PRUNE_METHODS as PRUNE
+    from .names import QUANT_METHODS as QUANT
 
     s = sub.add_parser("prune", help="prune a trained model (unstructured L1, global, or structured channels)")
     _common(s, "output run folder (project.json + model.pt; structured: the smaller project)")
@@ -74,6 +76,9 @@ def add_compress_verbs(sub: Any) -> None:
     s.add_argument("--temperature", type=float, default=4.0)
     s.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target term (0..1)")
     s.add_argument("--baseline", action="store_true", help="also train the same student from scratch and compare")
+    s.add_argument("--augment", choices=DISTILL_AUGMENTS, default="teacher",
+                   help="the student's training images: the teacher's data settings (default), or also randomly "
+                        "shifted, scaled and rotated (the teacher labels each shifted image; --baseline gets the same)")
     s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("export", help="export a trained model (each format verified; a model card beside it)")
@@ -181,6 +186,11 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
         q = result["quantized"]
         print(f"wrote {q['path']} ({q['method']}, runs in {q['runtime']}"
               + (f", computed in {q['compute']}" if q.get("compute") else "") + ")")
+        head = q.get("float_head") or []
+        if head:
+            layers = sorted({h["layer"] or h["name"] for h in head if h["op"] == "Conv"})
+            print(f"  kept in float: {', '.join(layers)} (reads the image's few channels: int8 gains nothing on "
+                  f"dot products that short) with the ReLU / max-pool after it ({len(head)} ONNX nodes)")
     if "pruned" in result:
         r = result["pruned"]
         extra = f", sparsity {r['sparsity']:.1%}" if "sparsity" in r else ""
@@ -231,7 +241,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     ck, proj = _paths(args)
     return _run(DistillJob(ck, proj, compare=not args.no_compare, student=args.student, out=args.output,
                            epochs=args.epochs, temperature=args.temperature, alpha=args.alpha,
-                           baseline=args.baseline), args)
+                           baseline=args.baseline, augment=args.augment), args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

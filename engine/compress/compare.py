@@ -126,9 +126,10 @@ def load_original(run: Any, which: str = "final") -> Loaded:
 def _ort_session(path: str | Path) -> Any:
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
+    opts = ort.SessionOptions()  # the same options for a variant and its float twin
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # ORT's default, said out loud
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
@@ -193,7 +194,7 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
                 note = "bf16 storage; computed in fp32 (no native bf16 here)"
         elif torch.float16 in dtypes:
             label = "fp16"
-            note = "fp16 is a storage format on this CPU: computed in fp32"
+            note = "fp16 is a storage format on CPU: computed in fp32"
         return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
                       p.stat().st_size, note)
     raise CompressError(f"{p}: not a variant (give a run folder, a model.pt, an .onnx or a weights .pt file)")

@@ -114,6 +114,7 @@ class DistillJob(_RunJob):
     temperature: float = 4.0
     alpha: float = 0.7
     baseline: bool = False  # also train the same student from scratch, for the comparison
+    augment: str = "teacher"  # "shift": also shift/scale/rotate the student's (and the baseline's) images
     kind: str = field(default="distill", init=False)
 
     def execute(self, ctx: JobContext) -> dict[str, Any]:
@@ -121,7 +122,7 @@ class DistillJob(_RunJob):
 
         run = _open(self.checkpoint, self.project)
         rep = distill_run(run, self.student, self.out, epochs=self.epochs, temperature=self.temperature,
-                          alpha=self.alpha, baseline=self.baseline, ctx=ctx)
+                          alpha=self.alpha, baseline=self.baseline, augment=self.augment, ctx=ctx)
         out: dict[str, Any] = {"distilled": rep, "files": [rep["project"], rep["model"]]}
         if self.compare and not ctx.stopped:
             paths = [self.out] + ([rep["baseline"]] if rep.get("baseline") else [])

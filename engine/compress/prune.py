@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from .errors import CompressError
+from .names import PRUNE_METHODS as METHODS
 
-METHODS = ("l1", "global", "structured")
 STRUCTURED = {"Conv2d": "out_channels", "Conv1d": "out_channels", "ConvTranspose2d": "out_channels",
               "Linear": "out_features"}
 # widths fixed by a neighbour: the next node's shape parameters name them explicitly

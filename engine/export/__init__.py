@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from ..compress.errors import CompressError, VerificationError
+from ..compress.names import EXPORT_FORMATS as FORMATS
 from ..fsutil import atomic_write_text, atomic_write_with
 from .wrap import wrap_for_export
 
-FORMATS = ("onnx", "safetensors", "state-dict", "pt2", "python")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "state-dict": ".pt", "pt2": ".pt2", "python": ".py"}
 FLOAT_TOL = 1e-4  # max abs difference allowed between a float export and PyTorch
 N_VERIFY = 256  # validation images each verification runs
