@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -195,11 +196,25 @@ class CompressView(QWidget):
         self.distill_epochs = QSpinBox(minimum=1, maximum=200, value=3)
         self.temperature = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=20.0, singleStep=0.5, value=4.0)
         self.alpha = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05, value=0.7)
+        self.distill_augment = QComboBox()
+        self.distill_augment.addItem("as the teacher's", "teacher")
+        self.distill_augment.addItem("also shifted / scaled / rotated", "shift")
+        self.distill_augment.setToolTip(
+            "The student's training images. Shifted copies are images the teacher never saw, so its soft "
+            "targets say more than the labels; the from-scratch baseline gets the same images.")
+        self.distill_baseline = QCheckBox("also train it from scratch, to compare")
+        self.distill_baseline.setToolTip("Trains the same student on the labels alone for the same epochs: "
+                                         "both rows land in the table, so you see what distillation added")
+        self.temperature.setToolTip("Softens the teacher's probabilities: higher shows more of what it "
+                                    "thinks about the wrong classes (4 is the usual choice)")
+        self.alpha.setToolTip("Weight of the teacher's soft targets against the true labels (0 = labels only)")
         self.distill_btn = QPushButton("Distill")
         f.addRow("student", self.student)
         f.addRow("epochs", self.distill_epochs)
         f.addRow("temperature", self.temperature)
         f.addRow("alpha (soft targets)", self.alpha)
+        f.addRow("images", self.distill_augment)
+        f.addRow(self.distill_baseline)
         f.addRow(self.distill_btn)
 
         export = QGroupBox("Export")
@@ -437,7 +452,9 @@ class CompressView(QWidget):
             save_project(load_template(name), student)
         out = self._unique(f"distilled-{name}")
         return self.start(DistillJob(**self._job_args(), student=student, out=out, epochs=self.distill_epochs.value(),
-                                     temperature=self.temperature.value(), alpha=self.alpha.value()), "Distill")
+                                     temperature=self.temperature.value(), alpha=self.alpha.value(),
+                                     augment=self.distill_augment.currentData(),
+                                     baseline=self.distill_baseline.isChecked()), "Distill")
 
     def export(self, run_dir: str | None = None) -> bool:
         from engine.compress.jobs import ExportJob

@@ -159,3 +159,16 @@ def test_fine_tuning_after_pruning_plots_its_loss_live(qtbot, view):
     assert click_and_finish(qtbot, view, view.prune_btn).status == "completed"
     xs, ys = view.train_curve.getData()
     assert len(xs) >= 2 and all(b > a for a, b in zip(xs, xs[1:]))  # two rounds on one rising step axis
+
+
+def test_distill_with_its_baseline_puts_both_students_in_the_table(qtbot, view):
+    view.student.setCurrentIndex(view.student.findData("template:mlp"))
+    view.distill_epochs.setValue(1)
+    view.distill_augment.setCurrentIndex(view.distill_augment.findData("shift"))
+    view.distill_baseline.setChecked(True)
+    rows_before = view.table.rowCount()
+    assert click_and_finish(qtbot, view, view.distill_btn, timeout=240_000).status == "completed"
+    names = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    assert view.table.rowCount() >= rows_before + 2, names
+    assert any("distilled-mlp" in n and "scratch" not in n for n in names)
+    assert any("scratch" in n or "baseline" in n for n in names), names
