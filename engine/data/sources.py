@@ -487,6 +487,15 @@ class FolderSource(Source):
                 continue
             out.append((cname, e.path))
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader worker processes (the lock is not)
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- samples ------------------------------------------------------------------------------
     def _convert(self, img: Image.Image) -> np.ndarray:
         img = convert.to_channels(img, self.channels)
