@@ -357,17 +357,19 @@ class TrainLoop:
         if bundle.streamed:
             self.batches = SourceBatches(bundle.train_x.dataset, p.data.batch_size, self.device, seed=t.seed,
                                          num_workers=p.data.num_workers, on_skip=self._skipped_while_streaming)
-            how = {"main": "in the training process (data.num_workers > 0 decodes in parallel)",
-                   "processes": f"in {p.data.num_workers} worker process(es) through a DataLoader",
-                   "threads": f"in {p.data.num_workers} thread(s) (this process may not start worker processes)",
-                   }[self.batches.workers]
-            self.log(f"data: streaming the {len(bundle.train_x):,} training samples from {p.data.dataset} "
-                     f"({bundle.stream_reason}): each batch is decoded {how}")
         else:
             self.batches = make_batches(bundle.train_x, bundle.train_y, p.data.batch_size, self.device,
                                         seed=t.seed, num_workers=p.data.num_workers)
-            if self.batches.streaming:
-                self.log(f"streaming the training data through a DataLoader ({p.data.num_workers} workers)")
+        if self.batches.streaming:
+            how = {"main": "in the training process (data.num_workers > 0 fetches in parallel)",
+                   "processes": f"in {p.data.num_workers} worker process(es) through a DataLoader",
+                   "threads": f"in {p.data.num_workers} thread(s) (this process may not start worker processes)",
+                   }[self.batches.workers]
+            if bundle.streamed:
+                self.log(f"data: streaming the {len(bundle.train_x):,} training samples from {p.data.dataset} "
+                         f"({bundle.stream_reason}): each batch is decoded {how}")
+            else:
+                self.log(f"data: streaming the decoded training data from CPU memory: each batch is gathered {how}")
         val_x = bundle.val_x.to(self.device)
         if self.normalize is not None:
             val_x = self.normalize(val_x)
