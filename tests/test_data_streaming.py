@@ -96,7 +96,11 @@ def test_streaming_trains_on_the_same_batches_with_the_same_losses_as_in_memory(
     assert not any("streaming" in e.message for e in ea if isinstance(e, Log))
 
 
-def test_two_worker_processes_stream_the_same_batches(folder, tmp_path):
+def test_two_worker_processes_stream_the_same_batches(folder, tmp_path, monkeypatch):
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the workers' dataset file goes
     _, _, a = train(project(folder), tmp_path / "memory")
     events: list = []
     p = project(folder, stream="always", num_workers=2)
@@ -107,6 +111,7 @@ def test_two_worker_processes_stream_the_same_batches(folder, tmp_path):
     assert any("2 worker process(es)" in e.message for e in events if isinstance(e, Log))
     same_batches(a, loop.trainer)
     assert loop.batches._loader is None  # the workers were shut down when training ended
+    assert not list((tmp_path / "tmp").glob("layerlab-dataset-*"))  # and the file they loaded the dataset from
 
 
 def test_threads_decode_where_worker_processes_cannot_start(folder, tmp_path, monkeypatch):
@@ -188,3 +193,66 @@ def test_the_source_dataset_pickles_for_worker_processes(folder):
     x0, y0, _ = bundle.train_x.dataset[[0, 1, 2]]
     assert torch.equal(x, x0) and torch.equal(y, y0) and failed == ()
     assert x.dtype == torch.uint8 and x.shape == (3, 3, 8, 8)
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """Worker processes that ``pid`` has spawned so far (Linux /proc), the resource tracker left out."""
+    from pathlib import Path
+
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="process groups, /proc")
+def test_ctrl_c_while_the_workers_start_stops_cleanly(folder, tmp_path):
+    """A terminal's Ctrl+C reaches the whole process group, workers included: while they are still starting
+    (importing torch) it must neither kill them (the run then hung) nor be lost; the run stops at its first
+    step with exit 130 and a resumable last.pt."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from engine.train.checkpoint import load_checkpoint
+
+    doc = project(folder, stream="always", num_workers=2).to_dict()
+    doc["train"]["epochs"] = 100000
+    nodes = [{"id": "input", "type": "Input", "params": {"shape": [3, 8, 8]}}, {"id": "flat", "type": "Flatten"},
+             {"id": "fc", "type": "Linear", "params": {"out_features": CLASSES}}, {"id": "output", "type": "Output"}]
+    doc["model"] = {"nodes": nodes, "edges": [["input", "flat"], ["flat", "fc"], ["fc", "output"]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1",
+           "TERM": "dumb"}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", str(tmp_path / "p.json"), "--out",
+                             str(tmp_path / "run")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _spawned_children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _spawned_children(proc.pid), "no worker process started"
+        # the workers take seconds to import torch; the training process ignores Ctrl+C only for the
+        # milliseconds it takes to create them (so that they inherit "ignore"): signal just after those
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+        assert proc.returncode == 130, rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in rest and "exited unexpectedly" not in rest
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 0

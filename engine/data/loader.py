@@ -18,7 +18,7 @@ rebuild the same permutation and skip the batches already done (exact resume).
 Worker processes are started with the "spawn" method, never "fork": training runs in a thread of the
 studio or in a child process that has threads of its own (watchdog, command listener, pin-memory), and a
 forked child inherits locks those threads may hold. They are started once per run (persistent workers)
-and ignore Ctrl+C, which the training process turns into a clean stop. A process that may not have
+and ignore Ctrl+C from birth, which the training process turns into a clean stop. A process that may not have
 children (the studio's daemonic training process) decodes in as many threads instead (PIL releases the
 GIL while decoding).
 """
@@ -26,8 +26,10 @@ GIL while decoding).
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -174,10 +176,73 @@ class _EpochBatches(torch.utils.data.Sampler):
         return len(self.batches)
 
 
-def _ignore_sigint(_worker_id: int) -> None:
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are created, so each starts with it ignored (an ignored signal stays
+    ignored across exec, and Python keeps it so): a Ctrl+C while a worker still imports torch cannot kill it
+    (the run then failed, or hung). A handler or a blocked mask would not be inherited. The window is the few
+    milliseconds of creating the processes: what they need comes in a file (``_DatasetFile``), so starting
+    them never waits for them. Only the main thread may change handlers; elsewhere this does nothing."""
+    import signal
+    import threading
+
+    prev = None
+    if threading.current_thread() is threading.main_thread():
+        prev = signal.getsignal(signal.SIGINT)
+        if prev is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if prev is not None:
+            signal.signal(signal.SIGINT, prev)
+
+
+class _DatasetFile(torch.utils.data.Dataset):
+    """What a worker process receives instead of a source's dataset: the path of a file holding it, pickled by
+    this process and loaded once per worker. Starting a spawned process writes everything it is given into a
+    pipe that the child reads only once Python and torch are up, so a dataset of 100,000 paths made each start
+    wait seconds; a path does not."""
+
+    def __init__(self, dataset: Any):
+        import pickle
+        import tempfile
+
+        self.length = len(dataset)
+        fd, self.path = tempfile.mkstemp(prefix="layerlab-dataset-", suffix=".pickle")  # private: mode 0600
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(dataset, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._dataset: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"length": self.length, "path": self.path, "_dataset": None}
+
+    def load(self) -> Any:
+        if self._dataset is None:
+            import pickle
+
+            with open(self.path, "rb") as fh:  # written by the training process for its own workers
+                self._dataset = pickle.load(fh)
+        return self._dataset
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, idx: Any) -> Any:
+        return self.load()[idx]
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def _worker_init(_worker_id: int) -> None:
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited already; kept for platforms that do not inherit
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, _DatasetFile):
+        info.dataset.load()
 
 
 def can_start_processes() -> bool:
@@ -226,19 +291,29 @@ class _LoaderBatches(_BaseBatches):
     def _fetch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, Failures]]:
         if self.workers == "processes":
             self._sampler.as_lists = True
-            yield from self._process_loader()
+            loader = self._process_loader()
+            with _children_ignore_sigint():
+                it = iter(loader)  # starts the workers the first time
+            for k, got in enumerate(it):
+                yield got
+                if k + 1 == self.num_workers and isinstance(loader.dataset, _DatasetFile):
+                    loader.dataset.remove()  # batch k came from worker k: every worker has loaded the file
         elif self.workers == "threads":
             yield from self._threaded(self.num_workers)
         else:
             for b in self._sampler:
                 yield self.dataset[b]
 
+    def _worker_dataset(self) -> Any:
+        """The dataset as worker processes receive it."""
+        return self.dataset
+
     def _process_loader(self) -> torch.utils.data.DataLoader:
         if self._loader is None:
             self._loader = torch.utils.data.DataLoader(
-                self.dataset, sampler=self._sampler, batch_size=None, num_workers=self.num_workers,
+                self._worker_dataset(), sampler=self._sampler, batch_size=None, num_workers=self.num_workers,
                 multiprocessing_context=multiprocessing.get_context(MP_CONTEXT), persistent_workers=True,
-                pin_memory=self.device.type == "cuda", worker_init_fn=_ignore_sigint,
+                pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init,
                 # its own generator: drawing the workers' base seed must not move the global RNG that
                 # dropout and augmentation use, or streaming would train differently from in-memory
                 generator=torch.Generator().manual_seed(self._seed),
@@ -275,6 +350,8 @@ class _LoaderBatches(_BaseBatches):
         shutdown = getattr(it, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+        if loader is not None and isinstance(loader.dataset, _DatasetFile):
+            loader.dataset.remove()
 
 
 class StreamBatches(_LoaderBatches):
@@ -293,6 +370,9 @@ class SourceBatches(_LoaderBatches):
     def __init__(self, dataset: SourceDataset, batch_size: int, device: torch.device, seed: int = 0,
                  num_workers: int = 0, on_skip: Callable[[str, str], None] | None = None, drop_last: bool = False):
         super().__init__(dataset, batch_size, device, seed, num_workers, drop_last, on_skip)
+
+    def _worker_dataset(self) -> Any:
+        return _DatasetFile(self.dataset)  # CPU tensors (StreamBatches) travel as shared memory handles instead
 
 
 class SourceSamples:
