@@ -176,7 +176,7 @@ def test_auto_streams_what_would_not_fit_and_refuses_only_what_streaming_cannot_
     assert len(bundle.train_x) == 27 and bundle.val_x.shape == (9, 3, 8, 8)
     assert bundle.train_x[:2].shape == (2, 3, 8, 8) and bundle.train_x[:2].dtype == torch.float32
     with pytest.raises(DatasetError, match="set data.stream to auto"):
-        load_bundle(spec, stream="never")
+        load_bundle(spec.model_copy(update={"stream": "never"}), stream="never")
     monkeypatch.setenv("LAYERLAB_DATA_MEMORY_GB", str(5 * per_sample / 2**30))  # not even the 9 validation ones
     with pytest.raises(DatasetError, match="validation split .* lower data.val_fraction"):
         load_bundle(spec, stream="auto")

@@ -162,10 +162,12 @@ def load_bundle(data_spec, device=None, *, task: str | None = None, source=None,
                f"{budget / 2**30:.1f} GiB LayerLab allows itself here")
         return _streamed_bundle(src, use, data_spec, regression, budget, why, device, progress, cancel)
     if need > budget:
+        # the project chose never: say what streaming would do; other callers (evaluation) need it all decoded
+        hint = ("set data.stream to auto (decode per batch while training), " if
+                getattr(data_spec, "stream", None) == "never" else "")
         raise DatasetError(
             f"{src.name}: {len(use):,} samples of {shape} need {need / 2**30:.1f} GiB in memory, more than the "
-            f"{budget / 2**30:.1f} GiB LayerLab allows itself here; set data.stream to auto (decode per batch "
-            "while training), lower data.image_size, or set data.limit")
+            f"{budget / 2**30:.1f} GiB LayerLab allows itself here; {hint}lower data.image_size or set data.limit")
     x, kept = src.decode_all(use, progress=progress, cancel=cancel)
     if len(kept) == 0:
         raise DatasetError(f"{src.name}: no sample could be decoded ({len(src.skipped)} skipped)")
