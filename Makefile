@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip $(PIP_FLAGS) || true
-	$(BIN)/python -m pip install -q $(PIP_FLAGS) -e ".[dev,export]"
+	$(BIN)/python -m pip install -q $(PIP_FLAGS) -e ".[dev,export,data]"
 	touch $(STAMP)
 
 run: $(STAMP)

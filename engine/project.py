@@ -216,6 +216,9 @@ class DataSpec(_Model):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     augment: list[AugmentSpec] = Field(default_factory=list)
     num_workers: int = Field(0, ge=0, le=64)
+    # auto: decode the dataset into memory when it fits, else decode per batch while training; always: per batch
+    # (in num_workers processes); never: decode up front, refuse what does not fit
+    stream: Literal["auto", "always", "never"] = "auto"
     limit: int | None = Field(None, ge=MIN_LIMIT)  # use only the first N samples (after shuffling)
     # the split: stratified by label; k folds (>= 2) validate on fold ``fold`` instead of val_fraction
     stratified: bool = True

@@ -1,5 +1,5 @@
-"""A loopback HTTP server with Range support serving tiny MNIST-format files that the tests build (no
-machine here reaches the internet)."""
+"""A loopback HTTP server with Range support serving tiny dataset files that the tests build (MNIST here;
+SVHN and CIFAR-10 in test_data_torchvision_files.py). No machine here reaches the internet."""
 
 from __future__ import annotations
 
@@ -51,17 +51,28 @@ def _idx_labels(n: int) -> bytes:
     return struct.pack(">II", 2049, n) + (np.arange(n) % 10).astype(np.uint8).tobytes()
 
 
-def mnist_server():
-    raw = {"train-images-idx3-ubyte": _idx_images(300), "train-labels-idx1-ubyte": _idx_labels(300),
-           "t10k-images-idx3-ubyte": _idx_images(20), "t10k-labels-idx1-ubyte": _idx_labels(20)}
-    files = {k + ".gz": gzip.compress(v, mtime=0) for k, v in raw.items()}
+def serve(files: dict[str, bytes], folder: str = "files"):
+    """Serve ``files`` (name -> bytes) at http://127.0.0.1:PORT/FOLDER/NAME; yields (url, handler class)."""
     handler = type("H", (_RangeHandler,), {"files": files, "ranges": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/mnist/"
-    spec = dl.DatasetFiles("MNIST", (url,), "MNIST/raw",
-                           tuple(dl.Resource(k, hashlib.md5(v).hexdigest(), "gunzip") for k, v in files.items()))
-    yield url, spec, handler
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{folder}/", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def mnist_server():
+    raw = {"train-images-idx3-ubyte": _idx_images(300), "train-labels-idx1-ubyte": _idx_labels(300),
+           "t10k-images-idx3-ubyte": _idx_images(20), "t10k-labels-idx1-ubyte": _idx_labels(20)}
+    files = {k + ".gz": gzip.compress(v, mtime=0) for k, v in raw.items()}
+    for url, handler in serve(files, "mnist"):
+        spec = dl.DatasetFiles("MNIST", (url,), "MNIST/raw",
+                               tuple(dl.Resource(k, md5(v), "gunzip") for k, v in files.items()))
+        yield url, spec, handler

@@ -222,4 +222,10 @@ def cmd_download(args) -> int:
         print(("\n" if tty else "") + f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{args.name}: {len(written)} file(s) ready under {args.root}")
+    if args.name == "SVHN":
+        from .sources import svhn_needs
+
+        why = svhn_needs()
+        if why:
+            print(f"note: {why}", file=sys.stderr)
     return 0

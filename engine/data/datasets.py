@@ -78,6 +78,12 @@ class DataBundle:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     train_index: Any = None  # source indices of the rows of train_x / val_x (for the Data view, audit)
     val_index: Any = None
+    stream_reason: str = ""  # why train_x streams from the source (empty: it is decoded)
+
+    @property
+    def streamed(self) -> bool:
+        """True when ``train_x`` is a lazy ``SourceSamples`` view decoded per batch, not a tensor."""
+        return bool(self.stream_reason)
 
     @property
     def num_classes(self) -> int:
@@ -86,7 +92,7 @@ class DataBundle:
     def to(self, device) -> DataBundle:
         return DataBundle(
             self.train_x.to(device), self.train_y.to(device), self.val_x.to(device), self.val_y.to(device),
-            self.classes, self.input_shape, self.skipped, self.train_index, self.val_index,
+            self.classes, self.input_shape, self.skipped, self.train_index, self.val_index, self.stream_reason,
         )
 
 
@@ -125,33 +131,84 @@ def memory_budget() -> int:
     return max(2**30, avail // 2)
 
 
+STREAM_MODES = ("auto", "always", "never")
+
+
+def _estimate(n: int, shape: tuple[int, ...]) -> int:
+    return n * int(np.prod(shape)) * 5  # uint8 decode + float32 copy
+
+
 def load_bundle(data_spec, device=None, *, task: str | None = None, source=None, progress=None,
-                cancel=None) -> DataBundle:
-    """Open (or take) the project's source, decode the samples it uses, and split them (seeded)."""
+                cancel=None, stream: str = "never") -> DataBundle:
+    """Open (or take) the project's source, decode the samples it uses, and split them (seeded).
+
+    ``stream`` (``data.stream``): ``never`` decodes everything up front and refuses what would not fit in
+    :func:`memory_budget`; ``always`` decodes only the validation split and leaves the training split to be
+    decoded per batch (``train_x`` is then a :class:`~engine.data.loader.SourceSamples`); ``auto`` streams
+    when decoding everything would not fit. The split is the same either way."""
     import torch
 
+    if stream not in STREAM_MODES:
+        raise DatasetError(f"data.stream: unknown mode {stream!r} (known: {', '.join(STREAM_MODES)})")
     src = source if source is not None else open_source(data_spec, task=task, progress=None, cancel=cancel)
     regression = task == "regression"
     use = select_limit(len(src), data_spec)
-    need = len(use) * int(np.prod(src.input_shape)) * 5  # uint8 decode + float32 copy
+    need = _estimate(len(use), tuple(src.input_shape))
     budget = memory_budget()
+    shape = "x".join(str(v) for v in src.input_shape)
+    if stream == "always" or (stream == "auto" and need > budget):
+        why = ("data.stream is always" if stream == "always" else
+               f"decoded, its {len(use):,} samples of {shape} would need {need / 2**30:.1f} GiB, more than the "
+               f"{budget / 2**30:.1f} GiB LayerLab allows itself here")
+        return _streamed_bundle(src, use, data_spec, regression, budget, why, device, progress, cancel)
     if need > budget:
-        shape = "x".join(str(v) for v in src.input_shape)
+        # the project chose never: say what streaming would do; other callers (evaluation) need it all decoded
+        hint = ("set data.stream to auto (decode per batch while training), " if
+                getattr(data_spec, "stream", None) == "never" else "")
         raise DatasetError(
             f"{src.name}: {len(use):,} samples of {shape} need {need / 2**30:.1f} GiB in memory, more than the "
-            f"{budget / 2**30:.1f} GiB LayerLab allows itself here; lower data.image_size or set data.limit")
+            f"{budget / 2**30:.1f} GiB LayerLab allows itself here; {hint}lower data.image_size or set data.limit")
     x, kept = src.decode_all(use, progress=progress, cancel=cancel)
     if len(kept) == 0:
         raise DatasetError(f"{src.name}: no sample could be decoded ({len(src.skipped)} skipped)")
     y = (src.targets if regression else src.labels)[kept]
     tr, va = project_split(src.labels[kept], data_spec, regression)
 
-    def f(a: np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        return t.float().div_(255.0) if a.dtype == np.uint8 else t.float()
-
     bundle = DataBundle(
-        f(x[tr]), torch.from_numpy(y[tr]), f(x[va]), torch.from_numpy(y[va]),
+        _as_float(x[tr]), torch.from_numpy(y[tr]), _as_float(x[va]), torch.from_numpy(y[va]),
         src.classes if src.classes else ("value",), tuple(src.input_shape), list(src.skipped), kept[tr], kept[va],
+    )
+    return bundle.to(device) if device is not None else bundle
+
+
+def _as_float(a: np.ndarray):
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.float().div_(255.0) if a.dtype == np.uint8 else t.float()
+
+
+def _streamed_bundle(src, use: np.ndarray, data_spec, regression: bool, budget: int, why: str, device,
+                     progress, cancel) -> DataBundle:
+    """The validation split decoded (it is evaluated every epoch), the training split left to the batches."""
+    import torch
+
+    from .loader import SourceDataset, SourceSamples
+
+    y_all = src.targets if regression else src.labels
+    tr, va = project_split(src.labels[use], data_spec, regression)
+    val_need = _estimate(len(va), tuple(src.input_shape))
+    if val_need > budget:
+        raise DatasetError(
+            f"{src.name}: even streaming the training data, the validation split ({len(va):,} samples) needs "
+            f"{val_need / 2**30:.1f} GiB in memory, more than the {budget / 2**30:.1f} GiB LayerLab allows itself "
+            "here; lower data.val_fraction or data.image_size, or set data.limit")
+    vx, vkept = src.decode_all(use[va], progress=progress, cancel=cancel)
+    train_index = use[tr]
+    dataset = SourceDataset(src, train_index, y_all[train_index])
+    bundle = DataBundle(
+        SourceSamples(dataset), torch.from_numpy(np.ascontiguousarray(y_all[train_index])), _as_float(vx),
+        torch.from_numpy(np.ascontiguousarray(y_all[vkept])), src.classes if src.classes else ("value",),
+        tuple(src.input_shape), list(src.skipped), train_index, vkept, stream_reason=why,
     )
     return bundle.to(device) if device is not None else bundle

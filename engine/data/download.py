@@ -143,9 +143,25 @@ def _unpack(path: Path, how: str) -> None:
     elif how == "untar":
         try:
             with tarfile.open(path, "r:gz") as tar:
-                tar.extractall(path.parent, filter="data")  # the "data" filter refuses paths outside the root
+                _extract_inside(tar, path.parent)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DownloadError(f"{path}: cannot unpack ({exc})") from None
+
+
+def _extract_inside(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract ``tar`` under ``dest`` and nowhere else. tarfile's "data" filter refuses absolute paths, ``..``,
+    links that point outside, and device files; a Python too old to have it (before 3.10.12 / 3.11.4) gets the
+    same rule by hand: plain files and folders with relative paths that stay inside."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    members = tar.getmembers()
+    for m in members:
+        target = (root / m.name).resolve()
+        if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not target.is_relative_to(root):
+            raise tarfile.TarError(f"refusing member {m.name!r}: not a plain file or folder inside {dest}")
+    tar.extractall(dest, members=members)  # every member was checked above
 
 
 def download(name: str, root: str | os.PathLike, *, mirror: str | None = None,

@@ -163,6 +163,10 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
         raise DatasetError(f"torchvision has no dataset {name!r} in this version")
     hint = (f"put the files under {root_p} (or run `layerlab data download {name} --root {root_p}`); "
             "nothing is downloaded during training")
+    if name == "SVHN":
+        why = svhn_needs()
+        if why:
+            raise DatasetError(f"torchvision:SVHN: {why}")
     try:
         if name == "SVHN":
             ds = cls(str(root_p), split="train", download=False)
@@ -173,6 +177,9 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     except (RuntimeError, OSError, ValueError, TypeError, AssertionError, EOFError, KeyError) as exc:
         why = str(exc).strip() if not isinstance(exc, AssertionError) else ""
         why = why or f"the files are not valid {name} files ({type(exc).__name__})"
+        if "corrupted" in why:  # torchvision's integrity check: a file missing or not the official one (MD5)
+            why = why.split(" You can use download=True")[0].rstrip(".") + (
+                ": torchvision reads only the official files, checked by MD5 before anything is read")
         raise DatasetError(f"torchvision:{name}: {why} ({hint})") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     if data.ndim == 3:
@@ -187,6 +194,18 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     classes = getattr(ds, "classes", None) or [str(i) for i in range(int(y.max()) + 1)]
     return ArraySource(np.ascontiguousarray(x.astype(np.uint8)), y, classes, f"torchvision:{name}",
                        kind="torchvision", root=str(root_p))
+
+
+SCIPY_FIX = "pip install scipy (or LayerLab's data extra: pip install -e '.[data]')"
+
+
+def svhn_needs() -> str | None:
+    """Why SVHN's files cannot be read here (its .mat files need SciPy), or None."""
+    try:
+        import scipy.io  # noqa: F401
+    except ImportError:
+        return f"reading SVHN's .mat files needs SciPy, which is not installed: {SCIPY_FIX}"
+    return None
 
 
 def _need_path(path: str | None, what: str) -> Path:
@@ -486,6 +505,15 @@ class FolderSource(Source):
                 self._skip(e.path, _os_reason(exc, e.is_symlink()))
                 continue
             out.append((cname, e.path))
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader worker processes (the lock is not)
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- samples ------------------------------------------------------------------------------
     def _convert(self, img: Image.Image) -> np.ndarray:

@@ -320,7 +320,7 @@ class TrainLoop:
         from ..data import load_bundle
         from ..data.augment import build_augment, build_normalize
         from ..data.datasets import DataBundle
-        from ..data.loader import make_batches
+        from ..data.loader import SourceBatches, make_batches
 
         self.project = prepare_project(self._project_in, self._overrides)
         p, t = self.project, self.project.train
@@ -335,7 +335,7 @@ class TrainLoop:
 
         for folder in (self.run_dir, self.run_dir / "checkpoints"):  # left by a run that was killed mid-write
             remove_stale_temps(folder)
-        bundle = load_bundle(p.data, task=t.task)
+        bundle = load_bundle(p.data, task=t.task, stream=p.data.stream)
         if bundle.skipped:
             shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
             more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
@@ -354,15 +354,29 @@ class TrainLoop:
         self.normalize, denormalize = norm if norm else (None, None)
         if p.data.augment and not image_data:
             self.log("data.augment is ignored: the data is not images", "warning")
-        self.batches = make_batches(bundle.train_x, bundle.train_y, p.data.batch_size, self.device, seed=t.seed,
-                                    num_workers=p.data.num_workers)
+        if bundle.streamed:
+            self.batches = SourceBatches(bundle.train_x.dataset, p.data.batch_size, self.device, seed=t.seed,
+                                         num_workers=p.data.num_workers, on_skip=self._skipped_while_streaming)
+        else:
+            self.batches = make_batches(bundle.train_x, bundle.train_y, p.data.batch_size, self.device,
+                                        seed=t.seed, num_workers=p.data.num_workers)
         if self.batches.streaming:
-            self.log(f"streaming the training data through a DataLoader ({p.data.num_workers} workers)")
+            how = {"main": "in the training process (data.num_workers > 0 fetches in parallel)",
+                   "processes": f"in {p.data.num_workers} worker process(es) through a DataLoader",
+                   "threads": f"in {p.data.num_workers} thread(s) (this process may not start worker processes)",
+                   }[self.batches.workers]
+            if bundle.streamed:
+                self.log(f"data: streaming the {len(bundle.train_x):,} training samples from {p.data.dataset} "
+                         f"({bundle.stream_reason}): each batch is decoded {how}")
+            else:
+                self.log(f"data: streaming the decoded training data from CPU memory: each batch is gathered {how}")
         val_x = bundle.val_x.to(self.device)
         if self.normalize is not None:
             val_x = self.normalize(val_x)
-        train_x = getattr(self.batches, "x", bundle.train_x)
+        train_x = getattr(self.batches, "x", bundle.train_x)  # a streamed split: a lazy view, decoded on use
         train_y = getattr(self.batches, "y", bundle.train_y)
+        if bundle.streamed:
+            train_x, train_y = bundle.train_x.to(self.device), bundle.train_y.to(self.device)
         data = DataBundle(train_x, train_y, val_x, bundle.val_y.to(self.device), bundle.classes, bundle.input_shape)
         self.amp_dtype = resolve_amp_dtype(self.device, t.amp, t.amp_dtype)
         if t.amp and self.device.type == "cpu" and t.amp_dtype == "fp16":
@@ -396,6 +410,10 @@ class TrainLoop:
         self.start_epoch, self.start_step = 0, 0
         if self.resume_path:
             self._load_resume(self.resume_path)
+
+    def _skipped_while_streaming(self, path: str, reason: str) -> None:
+        self.log(f"data: skipped {path} while training: {reason} (it was readable when the dataset was scanned; "
+                 "the rest of its batch trains, and it is left out of every later batch)", "warning")
 
     def _load_resume(self, path: str) -> None:
         ck = load_checkpoint(path)
@@ -492,7 +510,8 @@ class TrainLoop:
         sd = saved.get("data") if isinstance(saved.get("data"), dict) else None
         if sd is not None:
             now = self.project.to_dict().get("data", {})
-            changed = sorted(k for k in set(sd) | set(now) if k != "num_workers" and sd.get(k) != now.get(k))
+            same_batches = ("num_workers", "stream")  # how batches are fetched, not which: resume stays exact
+            changed = sorted(k for k in set(sd) | set(now) if k not in same_batches and sd.get(k) != now.get(k))
             if changed:
                 self.log(f"the data settings differ from the checkpoint's ({', '.join('data.' + k for k in changed)}): "
                          "training continues, but not exactly as the original run would have", "warning")
@@ -777,6 +796,12 @@ class TrainLoop:
                 try:
                     cb.close()
                 except Exception:  # closing a log writer must not mask the real outcome
+                    pass
+            batches = getattr(self, "batches", None)
+            if batches is not None:
+                try:
+                    batches.close()  # worker processes of a streamed dataset
+                except Exception:
                     pass
         best_epoch = None
         for cb in self.callbacks:
