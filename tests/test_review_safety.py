@@ -27,6 +27,29 @@ from engine.train.checkpoint import (
 )
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
+# The one unpickling the engine does: a DataLoader worker reads the dataset description its own training
+# process wrote a moment before to a private temp file (mkstemp: O_EXCL, mode 0600), the same bytes
+# multiprocessing would otherwise send down a pipe. Never a file a user names.
+OWN_PICKLES = {("engine/data/loader.py", "_DatasetFile.load")}
+
+
+def _functions(tree: ast.AST) -> dict[int, str]:
+    """line -> qualified name of the innermost function holding it"""
+    out: dict[int, str] = {}
+
+    def walk(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    for ln in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                        out[ln] = name
+                walk(child, name + ".")
+            else:
+                walk(child, prefix)
+
+    walk(tree, "")
+    return out
 
 
 def _calls(tree: ast.AST):
@@ -42,8 +65,12 @@ def test_engine_never_unpickles_or_evaluates_user_text():
     seen_load = 0
     for path in sorted(ENGINE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        funcs = _functions(tree)
+        rel = str(path.relative_to(ENGINE.parent))
         for node, owner, name in _calls(tree):
-            where = f"{path.relative_to(ENGINE.parent)}:{node.lineno}"
+            where = f"{rel}:{node.lineno}"
+            if (rel, funcs.get(node.lineno, "")) in OWN_PICKLES and owner == "pickle":
+                continue
             if owner == "torch" and name == "load":
                 seen_load += 1
                 kw = {k.arg: k.value for k in node.keywords}
