@@ -661,7 +661,15 @@ class DataView(QWidget):
         n_out = 1 if p.train.task in ("regression", "binary") else len(src.classes)
         self.doc.undo_stack.beginMacro("Fit the model to the data")
         try:
-            self.doc.set_param("model", inputs[0].id, "shape", [int(v) for v in src.input_shape])
+            shape = [int(v) for v in src.input_shape]
+            if p.data.dataset == "folder" and len(shape) == 3:
+                # pin what "auto" chose, so the model keeps fitting: the automatic size follows the files
+                # (their median), and excluding one after the fit used to change it under the model
+                if p.data.image_size is None:
+                    self._set("data.image_size", (shape[1], shape[2]))
+                if p.data.channels == "auto" and shape[0] in (1, 3):
+                    self._set("data.channels", "grey" if shape[0] == 1 else "rgb")
+            self.doc.set_param("model", inputs[0].id, "shape", shape)
             self.doc.set_param("model", last.id, "out_features", int(n_out))
         except ValueError as exc:
             self.error_label.setText(f"Fit the model: {exc}")

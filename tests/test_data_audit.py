@@ -99,3 +99,17 @@ def test_cli_audit_writes_findings_with_kind_files_message(planted, tmp_path, ca
         assert set(f) >= {"kind", "files", "message"} and isinstance(f["files"], list)
     assert {"duplicate", "near_duplicate", "cross_class", "split_leak", "blank", "unreadable"} <= set(r["summary"])
     assert "[cross_class]" in capsys.readouterr().out
+
+
+def test_left_out_files_are_named_for_why_excluded_skipped_or_unreadable(tmp_path):
+    root = _clean(tmp_path / "d")
+    (root / "a" / ".DS_Store").write_bytes(b"\0mac")
+    (root / "a" / "notes.txt").write_text("not a sample")
+    (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    spec = DataSpec(dataset="folder", path=str(root), exclude=["c/000.png"])
+    rep = audit_source(open_source(spec), spec)
+    kind_of = {f: x.kind for x in rep.findings for f in x.files}
+    assert kind_of[str(root / "c" / "000.png")] == "excluded"
+    assert kind_of[str(root / "a" / ".DS_Store")] == "skipped"
+    assert kind_of[str(root / "a" / "notes.txt")] == "skipped"
+    assert kind_of[str(root / "b" / "broken.png")] == "unreadable"

@@ -214,6 +214,8 @@ def test_fit_the_model_to_a_folder_then_the_cnn_template_trains_on_it(view, qtbo
     assert view.fit_model()
     g = view.doc.project.model
     assert g.node("input").params["shape"] == [3, 40, 48]
+    # the automatic size and channels are pinned with the fit: excluding files later cannot unfit the model
+    assert list(view.doc.project.data.image_size) == [40, 48] and view.doc.project.data.channels == "rgb"
     out_feed = g.node(g.inputs_of("output")[0])
     assert out_feed.params["out_features"] == 2
     view.doc.project.train.epochs = 1

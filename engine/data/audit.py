@@ -37,7 +37,7 @@ MAX_FILES_PER_FINDING = 200
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # unreadable, duplicate, near_duplicate, cross_class, split_leak, imbalance, odd_size, odd_mode, blank
+    kind: str  # unreadable, skipped, excluded, duplicate, near_duplicate, cross_class, split_leak, imbalance, odd_size, odd_mode, blank
     message: str
     files: tuple[str, ...] = ()
     indices: tuple[int, ...] = ()  # source indices (where the finding is about samples)
@@ -190,8 +190,20 @@ def skipped_findings(src: Source) -> list[Finding]:
     by_reason: dict[str, list[str]] = defaultdict(list)
     for path, why in src.skipped:
         by_reason[why.split(" (")[0]].append(path)
-    return [Finding("unreadable", f"{len(paths)} file(s) left out: {why}", tuple(paths))
+    return [Finding(_skip_kind(why), f"{len(paths)} file(s) left out: {why}", tuple(paths))
             for why, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))]
+
+
+_NOT_BROKEN = ("excluded", "hidden", "not in a class folder", "not an image file", "empty class folder",
+               "already scanned", "nested deeper")
+
+
+def _skip_kind(reason: str) -> str:
+    """``excluded`` (the project said so), ``skipped`` (not a sample by design: hidden files, other
+    extensions, folders outside the layout) or ``unreadable`` (a file that should be an image and is not)."""
+    if reason.startswith("excluded"):
+        return "excluded"
+    return "skipped" if reason.startswith(_NOT_BROKEN) else "unreadable"
 
 
 def audit_source(src: Source, data_spec: Any = None, *, progress: Callable[[int, int], None] | None = None,
