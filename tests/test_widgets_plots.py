@@ -163,3 +163,24 @@ def test_gui_gc_runs_on_the_qt_thread_only_while_held(qtbot):
     finally:
         qt_compat.release_gui_gc()
     assert gc.isenabled() == (others == 0)
+
+
+def test_log_panel_follows_the_newest_line_unless_the_reader_scrolled_up(qtbot):
+    from widgets.log_panel import LogPanel
+
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    panel.resize(260, 120)
+    panel.show()
+    qtbot.waitExposed(panel)
+    for i in range(120):  # long, wrapping lines like the epoch summaries
+        panel.add(f"Epoch {i} done in 2.0 s: train_loss 1.045, val_loss 0.896, val_accuracy 0.5833, val_f1 0.5486")
+    bar = panel.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    panel.resize(200, 90)  # the panel shrinks (the run's summary above it grew): still at the newest line
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and panel.height() == 90)
+    panel.add("Training again")
+    assert bar.value() == bar.maximum()
+    bar.setValue(0)  # the reader goes back to the first epochs
+    panel.add("Finished")
+    assert bar.value() == 0

@@ -23,6 +23,20 @@ class LogPanel(QPlainTextEdit):
         f.setPointSizeF(max(8.0, self.font().pointSizeF() - 0.5))
         self.setFont(f)
         self.counts: dict[str, int] = {}
+        # follow the newest line while the reader is at the bottom, also when the panel is resized (the
+        # range grows without the value moving, which left the log stuck mid-way after a run); a reader who
+        # scrolled up keeps their place
+        self._follow = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._scrolled)
+        bar.rangeChanged.connect(self._range_changed)
+
+    def _scrolled(self, value: int) -> None:
+        self._follow = value >= self.verticalScrollBar().maximum() - 2
+
+    def _range_changed(self, _lo: int, hi: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(hi)
 
     def add(self, message: str, level: str = "info", t: float | None = None) -> None:
         level = level if level in LEVEL_COLORS else "info"
