@@ -70,3 +70,32 @@ def test_import_input_errors_exit_2(tmp_path, capsys):
     assert "not supported" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.json")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_batch_keeping_reshapes_and_a_label_input_import_and_a_batch_mixing_one_is_reported():
+    from engine.graph.fx_import import import_module
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.emb = nn.Embedding(5, 8)
+
+        def forward(self, x, label):
+            h = torch.cat([self.fc(x.view(x.size(0), -1)), self.emb(label)], 1)
+            return h.reshape(h.shape[0], 4, 4)
+
+    res = import_module(TwoInputs(), [(2, 4), ()])
+    nodes = [(n.type, n.params) for n in res.project.model.nodes]
+    assert nodes[:3] == [("Input", {"shape": [2, 4]}), ("Input", {"shape": [], "dtype": "long"}), ("Flatten", {})]
+    assert ("Concat", {"dim": 0}) in nodes and ("Reshape", {"shape": [4, 4]}) in nodes and res.max_abs_diff == 0
+
+    class Mixes(nn.Module):
+        def forward(self, x):
+            return x.reshape(2, -1)
+
+    with pytest.raises(ImportError_) as e:
+        to_document(Mixes(), (4,))
+    assert "mix the samples" in str(e.value)
+    with pytest.raises(ValueError, match="one shape"):
+        to_document(TwoInputs(), (2, 4))

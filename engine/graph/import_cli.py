@@ -25,8 +25,9 @@ def add_import_verb(sub: Any) -> None:
     s.add_argument("source", metavar=SOURCES)
     s.add_argument("-o", "--output", required=True, metavar="PROJECT.json", help="the project to write (its "
                    "weights go beside it as PROJECT.pt)")
-    s.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape (default: the ONNX model's input; "
-                   "3,224,224 for torchvision; else 1,28,28)")
+    s.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape; for several inputs one "
+                   "shape each, ';' between them, empty for a class label (64;) (default: the ONNX model's inputs; the "
+                   "shapes LayerLab's generated class names; 3,224,224 for torchvision; else 1,28,28)")
     s.add_argument("--weights", metavar="W.pt", help="a state dict to load into the PyTorch model first "
                    "(weights_only)")
     s.add_argument("--force", action="store_true", help="overwrite an existing project file")

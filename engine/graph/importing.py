@@ -48,6 +48,7 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)  # what the import changed or assumed, for people
     preprocessing: dict[str, Any] | None = None  # ONNX: the input prefix turned into data settings
     reference: str = ""  # what the outputs were checked against ("the module", "onnxruntime")
+    input_highs: list[int] = field(default_factory=list)  # per input: indices below this (long inputs), else 0
 
     @property
     def params(self) -> int:
@@ -147,22 +148,47 @@ SOURCES = "MODEL.py:ClassName | torchvision:NAME | MODEL.onnx"
 TORCHVISION = ("resnet18", "resnet34", "mobilenet_v3_small")  # the torchvision:NAME allow-list
 
 
-def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"3,224,224"`` -> (3, 224, 224); ValueError naming the flag for anything else."""
+def parse_input_shape(text: str | None) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """``"3,224,224"`` -> (3, 224, 224); ``"64;"`` (one shape per input, ``;`` between them, empty for a
+    scalar such as a class label) -> [(64,), ()]; ValueError naming the flag for anything else."""
     if not text:
         return None
+    if ";" in text:
+        return [_one_shape(part, text, scalar_ok=True) for part in text.split(";")]
+    return _one_shape(text, text)
+
+
+def _one_shape(part: str, text: str, scalar_ok: bool = False) -> tuple[int, ...]:
+    part = part.replace(" ", "")
+    if scalar_ok and part in ("", "()", "[]"):
+        return ()
     try:
-        shape = tuple(int(v) for v in text.replace(" ", "").split(","))
+        shape = tuple(int(v) for v in part.strip("()[]").split(","))
     except ValueError:
         shape = ()
     if not shape or min(shape) < 1:
-        raise ValueError(f"--input-shape: give positive sizes such as 3,224,224, not {text!r}")
+        raise ValueError(f"--input-shape: give positive sizes such as 3,224,224 (or one shape per input separated "
+                         f"by ';', e.g. 64; for a vector and a class label), not {text!r}")
     return shape
 
 
-def load_module_source(source: str) -> tuple[Any, str, tuple[int, ...]]:
+_GENERATED_INPUTS = re.compile(r": inputs ((?:[A-Za-z_][A-Za-z0-9_]*: \[[0-9, ]*\](?:, )?)+) \(without the batch\)")
+
+
+def generated_input_shapes(klass: type) -> list[tuple[int, ...]] | None:
+    """The input shapes LayerLab's code generator writes into a class's docstring (``inputs noise: [64],
+    label: [] (without the batch)``), read as text; None for any other class."""
+    m = _GENERATED_INPUTS.search(klass.__doc__ or "")
+    if not m:
+        return None
+    return [tuple(int(v) for v in sizes.split(",") if v.strip())
+            for sizes in re.findall(r"\[([0-9, ]*)\]", m.group(1))]
+
+
+def load_module_source(source: str) -> tuple[Any, str, Any]:
     """(module, name, default input shape) for ``MODEL.py:ClassName`` or ``torchvision:NAME``; ValueError
-    names what is wrong."""
+    names what is wrong. The default shape is the one LayerLab's code generator wrote into the class's
+    docstring (a list of shapes for several inputs), else 3,224,224 for torchvision and 1,28,28."""
     import importlib.util
 
     if source.startswith("torchvision:"):
@@ -187,8 +213,10 @@ def load_module_source(source: str) -> tuple[Any, str, tuple[int, ...]]:
     klass = getattr(mod, cls, None)
     if klass is None or not isinstance(klass, type):
         raise ValueError(f"{path}: has no class {cls!r}")
+    shapes = generated_input_shapes(klass)
+    default: Any = (1, 28, 28) if not shapes else shapes[0] if len(shapes) == 1 else shapes
     try:
-        return klass(), cls, (1, 28, 28)
+        return klass(), cls, default
     except TypeError as exc:
         raise ValueError(f"{path}:{cls}: cannot be built without arguments ({exc})") from None
 

@@ -29,7 +29,8 @@ CHECK_BATCH = 4
 
 # ONNX op -> the registry layer(s) it becomes (the README's table is this one)
 OPS = {
-    "Conv": "Conv2d / Conv1d", "BatchNormalization": "BatchNorm2d / BatchNorm1d", "Relu": "ReLU",
+    "Conv": "Conv2d / Conv1d", "ConvTranspose": "ConvTranspose2d", "Gather": "Embedding (rows of a constant table)",
+    "BatchNormalization": "BatchNorm2d / BatchNorm1d", "Relu": "ReLU",
     "LeakyRelu": "LeakyReLU", "Elu": "ELU", "Gelu": "GELU", "Sigmoid": "Sigmoid", "Tanh": "Tanh",
     "HardSwish": "Hardswish", "HardSigmoid": "Hardsigmoid (alpha 1/6, beta 0.5)", "Softmax": "Softmax",
     "LogSoftmax": "LogSoftmax", "MaxPool": "MaxPool2d / MaxPool1d", "AveragePool": "AvgPool2d / AvgPool1d",
@@ -117,6 +118,8 @@ class _Plan:
     input_dtype: Any
     batch: int
     input_range: float | None  # 255 (raw pixels), 1 (0..1 values) or None (the model's own input, as is)
+    # the inputs after the first (a conditional GAN's class label): (name, ONNX type, sample shape, index bound)
+    extra: tuple[tuple[str, Any, tuple[int, ...], int], ...] = ()
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -172,42 +175,56 @@ class _Converter:
     # -- inputs, shapes, constants ---------------------------------------------------------------
     def _check_io(self, input_shape: tuple[int, ...] | None) -> None:
         g = self.model.graph
-        if len(self.inputs) != 1:
-            names = ", ".join(i.name for i in self.inputs) or "none"
-            raise ImportError_([ImportProblem("(inputs)", f"the model takes {len(self.inputs)} inputs ({names}); "
-                                              "LayerLab imports models with one input")], self.what, "problem(s)")
+        if not self.inputs:
+            raise ImportError_([ImportProblem("(inputs)", "the model takes no input")], self.what, "problem(s)")
         if len(g.output) != 1:
             raise ImportError_([ImportProblem("(outputs)", f"the model gives {len(g.output)} outputs; LayerLab "
                                               "imports models with one output")], self.what, "problem(s)")
-        inp = self.inputs[0]
-        tt = inp.type.tensor_type
-        if not inp.type.HasField("tensor_type") or not tt.HasField("shape") or len(tt.shape.dim) < 2:
-            raise ValueError(f"{self.what}: its input {inp.name!r} has no batch axis and sample shape "
-                             "(LayerLab needs [batch, ...])")
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-        sample = dims[1:]
-        if input_shape is not None:
-            if len(input_shape) != len(sample):
-                raise ValueError(f"--input-shape: the model's input {inp.name!r} has {len(sample)} sizes per sample "
-                                 f"({', '.join('?' if d is None else str(d) for d in sample)}), not {len(input_shape)}")
-            sample = list(input_shape)
-        if any(d is None or d < 1 for d in sample):
-            raise ValueError(f"{self.what}: the input {inp.name!r} has sizes that are not fixed "
-                             f"({', '.join('?' if d is None else str(d) for d in sample)}); give --input-shape with "
-                             f"{len(sample)} sizes (e.g. {','.join(['3', '224', '224'][:len(sample)] or ['16'])})")
-        self.input_name = inp.name
-        self.sample = tuple(int(d) for d in sample)
-        self.batch = dims[0] if dims[0] else None
-        self.elem = tt.elem_type
+        shapes: list[Any] = [None] * len(self.inputs)
+        if isinstance(input_shape, list):
+            if len(input_shape) != len(self.inputs):
+                raise ValueError(f"--input-shape: the model takes {len(self.inputs)} input(s) "
+                                 f"({', '.join(i.name for i in self.inputs)}), not {len(input_shape)}")
+            shapes = list(input_shape)
+        elif input_shape is not None:
+            shapes[0] = input_shape
+        self.samples: list[tuple[int, ...]] = []
+        self.elems: list[int] = []
+        for k, (inp, given) in enumerate(zip(self.inputs, shapes)):
+            tt = inp.type.tensor_type
+            if not inp.type.HasField("tensor_type") or not tt.HasField("shape") or len(tt.shape.dim) < 1 \
+                    or (k == 0 and len(tt.shape.dim) < 2 and len(self.inputs) == 1):
+                raise ValueError(f"{self.what}: its input {inp.name!r} has no batch axis and sample shape "
+                                 "(LayerLab needs [batch, ...])")
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+            sample = dims[1:]
+            if given is not None:
+                if len(given) != len(sample):
+                    raise ValueError(f"--input-shape: the model's input {inp.name!r} has {len(sample)} sizes per "
+                                     f"sample ({', '.join('?' if d is None else str(d) for d in sample)}), not "
+                                     f"{len(given)}")
+                sample = list(given)
+            if any(d is None or d < 1 for d in sample):
+                raise ValueError(f"{self.what}: the input {inp.name!r} has sizes that are not fixed "
+                                 f"({', '.join('?' if d is None else str(d) for d in sample)}); give --input-shape "
+                                 f"with {len(sample)} sizes (e.g. {','.join(['3', '224', '224'][:len(sample)] or ['16'])})")
+            self.samples.append(tuple(int(d) for d in sample))
+            self.elems.append(tt.elem_type)
+            if k == 0:
+                self.batch = dims[0] if dims[0] else None
+        self.input_name = self.inputs[0].name
+        self.sample = self.samples[0]
+        self.elem = self.elems[0]
         self.input_shape_overridden = input_shape is not None
 
     def _shapes(self) -> None:
         onnx = self.onnx
         m = onnx.ModelProto()
         m.CopyFrom(self.model)
-        inp = next(i for i in m.graph.input if i.name == self.input_name)
-        for d, v in zip(inp.type.tensor_type.shape.dim[1:], self.sample):
-            d.dim_value = v
+        for name, sample in zip((i.name for i in self.inputs), self.samples):
+            inp = next(i for i in m.graph.input if i.name == name)
+            for d, v in zip(inp.type.tensor_type.shape.dim[1:], sample):
+                d.dim_value = v
         del m.graph.value_info[:]
         try:
             m = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
@@ -360,7 +377,7 @@ class _Converter:
         steps: list[tuple[str, np.ndarray]] = []
         used: list[int] = []
         cast = False
-        if len(self.sample) != 3:
+        if len(self.sample) != 3 or len(self.inputs) != 1:
             return None, None, t
         channels = self.sample[0]
         while True:
@@ -443,6 +460,11 @@ class _Converter:
         self.pre: dict[str, Any] | None = None
         data, rng, start = self.prefix()
         self.src[start] = self.doc.add("Input", {"shape": list(self.sample)}, [], name="input")
+        for inp, sample, elem in list(zip(self.inputs, self.samples, self.elems))[1:]:
+            params: dict[str, Any] = {"shape": list(sample)}
+            if elem not in _FLOATS:
+                params["dtype"] = "long"
+            self.src[inp.name] = self.doc.add("Input", params, [], name=inp.name)
         self.names = self._module_names()
         for i, node in enumerate(self.model.graph.node):
             if i in self.const_nodes or i in self.skip:
@@ -458,7 +480,7 @@ class _Converter:
                 self.problems.append(ImportProblem(f"{label} ({node.op_type})", str(exc)))
                 self._placeholder(node)
         out = self.model.graph.output[0].name
-        if out not in self.src or out == self.input_name:
+        if out not in self.src or out in {i.name for i in self.inputs}:
             self.problems.append(ImportProblem("(output)", f"the output {out!r} is a constant or the input itself"))
         else:
             self.doc.add("Output", {}, [self.src[out]], name="output")
@@ -470,7 +492,15 @@ class _Converter:
         res = ImportResult(project, self.doc.state, mapping=dict(self.mapping),
                            source_nodes=len(self.model.graph.node), notes=self.notes, preprocessing=self.pre)
         batch = self.batch or CHECK_BATCH
-        return res, _Plan(self.input_name, self.elem, batch, rng)
+        extra = tuple((inp.name, elem, sample, self._index_bound(inp.name))
+                      for inp, sample, elem in list(zip(self.inputs, self.samples, self.elems))[1:])
+        return res, _Plan(self.input_name, self.elem, batch, rng, extra)
+
+    def _index_bound(self, name: str) -> int:
+        """The rows of the smallest table an index input looks up (valid indices for the check)."""
+        rows = [int(self.consts[n.input[0]].shape[0]) for k in self.consumers.get(name, [])
+                for n in [self.model.graph.node[k]] if n.op_type == "Gather" and n.input[0] in self.consts]
+        return min(rows) if rows else 1
 
     def _placeholder(self, node: Any) -> None:
         """A failed node's outputs come from its first input, so later nodes still convert (and report)."""
@@ -493,8 +523,9 @@ class _Converter:
         """Weight tensor name -> a readable node name (``m.model.conv1.weight`` -> ``conv1``)."""
         paths: dict[str, list[str]] = {}
         for node in self.model.graph.node:
-            if node.op_type in ("Conv", "Gemm", "MatMul", "BatchNormalization") and len(node.input) > 1:
-                w = node.input[1]
+            if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Gather") \
+                    and len(node.input) > 1:
+                w = node.input[0 if node.op_type == "Gather" else 1]
                 if "." in w and "::" not in w and re.fullmatch(r"[A-Za-z0-9_.]+", w):
                     paths[w] = w.split(".")[:-1]
         if not paths:
@@ -551,7 +582,7 @@ class _Converter:
         handler(i, node, label, a)
 
     def _touches_input(self, node: Any) -> bool:
-        return self.input_name in node.input
+        return any(i.name in node.input for i in self.inputs)
 
     def _single_output(self, node: Any) -> None:
         for o in node.output[1:]:
@@ -671,6 +702,62 @@ class _Converter:
         weights = {"weight": w} | ({"bias": b} if b is not None else {})
         nid = self._add(i, node, label, typ, params, [self._data(node)], weights, node.input[1])
         self.bias_slot[node.output[0]] = (nid, int(w.shape[0]), 1)
+
+    def _op_ConvTranspose(self, i, node, label, a):  # noqa: N802
+        w = self._const(node, 1, "weight")
+        if w is None:
+            raise _Unsupported("ConvTranspose without weights")
+        b = self._const(node, 2, "bias")
+        if w.ndim != 4:
+            raise _Unsupported(f"a {w.ndim - 2}-d transposed convolution (LayerLab has ConvTranspose2d)")
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        if auto not in ("NOTSET", "VALID"):
+            raise _Unsupported(f"ConvTranspose with auto_pad={auto} (give explicit pads)")
+        groups = int(a.get("group", 1))
+        kernel = list(a.get("kernel_shape", w.shape[2:]))
+        strides = list(a.get("strides", [1, 1]))
+        dil = list(a.get("dilations", [1, 1]))
+        pads = [0, 0, 0, 0] if auto == "VALID" else list(a.get("pads", [0, 0, 0, 0]))
+        if pads[:2] != pads[2:]:
+            raise _Unsupported(f"asymmetric padding {pads} (begin {pads[:2]}, end {pads[2:]}): LayerLab's "
+                               "ConvTranspose2d trims each side equally")
+        out_pad = list(a.get("output_padding", [0, 0]))
+        if "output_shape" in a:
+            ins = self.sample_shape(node.input[0])
+            want = list(a["output_shape"])[-2:]
+            got = ins and [(s - 1) * st - 2 * p + d * (k - 1) + op + 1
+                           for s, st, p, d, k, op in zip(ins[1:], strides, pads[:2], dil, kernel, out_pad)]
+            if got != want:
+                raise _Unsupported(f"ConvTranspose with output_shape {want} (give pads and output_padding)")
+        params = {"out_channels": int(w.shape[1]) * groups, "kernel_size": pair(kernel), "stride": pair(strides),
+                  "padding": pair(pads[:2]), "output_padding": pair(out_pad), "dilation": pair(dil),
+                  "groups": groups, "bias": b is not None}
+        weights = {"weight": w} | ({"bias": b} if b is not None else {})
+        nid = self._add(i, node, label, "ConvTranspose2d", params, [self._data(node)], weights, node.input[1])
+        self.bias_slot[node.output[0]] = (nid, params["out_channels"], 1)
+
+    def _recurrent(self, node: Any) -> None:
+        raise _Unsupported(f"ONNX's {node.op_type} operator (sequence-first, with the initial state and the "
+                           "transposes and slices the exporter writes around it) is not mapped back to LayerLab's "
+                           f"{node.op_type} layer; import the Python export (MODEL.py:ClassName) instead")
+
+    def _op_LSTM(self, i, node, label, a):  # noqa: N802
+        self._recurrent(node)
+
+    def _op_GRU(self, i, node, label, a):  # noqa: N802
+        self._recurrent(node)
+
+    def _op_RNN(self, i, node, label, a):  # noqa: N802
+        self._recurrent(node)
+
+    def _op_Gather(self, i, node, label, a):  # noqa: N802
+        table = node.input[0]
+        if table not in self.consts or int(a.get("axis", 0)) != 0 or self.consts[table].ndim != 2:
+            raise _Unsupported("Gather that is not a lookup of rows of a constant 2-d table (an Embedding)")
+        w = self.consts[table]
+        self._add(i, node, label, "Embedding", {"num_embeddings": int(w.shape[0]), "embedding_dim": int(w.shape[1])},
+                  [self._data(node, 1)], {"weight": w}, table)
 
     def _pool(self, typ2: str, typ1: str, i, node, label, a, avg: bool):
         self._single_output(node)
@@ -924,8 +1011,20 @@ def check_against_onnxruntime(model: Any, res: ImportResult, plan: _Plan, seed: 
         feed = raw.astype(helper.tensor_dtype_to_np_dtype(plan.input_dtype))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    feeds = {plan.input_name: feed}
+    extra = []
+    for name, elem, sample, high in plan.extra:
+        if elem in _FLOATS:
+            v = rng.standard_normal((plan.batch, *sample)).astype(np.float32)
+            extra.append(torch.from_numpy(v))
+        else:
+            from onnx import helper
+
+            v = rng.integers(0, max(1, high), (plan.batch, *sample)).astype(helper.tensor_dtype_to_np_dtype(elem))
+            extra.append(torch.from_numpy(v.astype(np.int64)))
+        feeds[name] = v
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    want = sess.run(None, {plan.input_name: feed})[0]
+    want = sess.run(None, feeds)[0]
     x = torch.from_numpy(raw)
     if plan.input_range is not None:
         x = x / plan.input_range
@@ -933,7 +1032,7 @@ def check_against_onnxruntime(model: Any, res: ImportResult, plan: _Plan, seed: 
         if norm is not None:
             x = norm[0](x)
     with torch.no_grad():
-        got = compile_with_weights(res)(x).numpy()
+        got = compile_with_weights(res)(x, *extra).numpy()
     if got.shape != want.shape:
         raise RuntimeError(f"the imported graph gives outputs of shape {list(got.shape)}, onnxruntime "
                            f"{list(want.shape)}")
