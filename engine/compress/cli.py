@@ -18,14 +18,18 @@ from typing import Any
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _common(p: argparse.ArgumentParser, out_help: str | None) -> None:
+def _common(p: argparse.ArgumentParser, out_help: str | None, force: bool = False, compare: bool = True) -> None:
     p.add_argument("project", metavar="FILE.json", help="the project (as trained)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="the trained weights: a run folder's model.pt, checkpoints/best.pt or last.pt")
     if out_help:
         p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    if force:
+        p.add_argument("--force", action="store_true",
+                       help="replace an existing output file (never the checkpoint or the run's own files)")
     p.add_argument("--report", metavar="R.json", help="write a JSON report (with `variants`) here")
-    p.add_argument("--no-compare", action="store_true", help="skip the comparison (latency, accuracy)")
+    if compare:
+        p.add_argument("--no-compare", action="store_true", help="skip the comparison (latency, accuracy)")
     p.add_argument("--quiet", action="store_true", help="print only errors and the result")
 
 
@@ -65,7 +69,7 @@ def add_compress_verbs(sub: Any) -> None:
     s.set_defaults(func=cmd_prune)
 
     s = sub.add_parser("quantize", help="quantize a trained model (int8 ONNX, fp16/bf16 weights)")
-    _common(s, "output file (.onnx for int8, .pt for fp16/bf16)")
+    _common(s, "output file (.onnx for int8, .pt for fp16/bf16)", force=True)
     s.add_argument("--method", choices=QUANT, default="static-int8")
     s.set_defaults(func=cmd_quantize)
 
@@ -82,13 +86,13 @@ def add_compress_verbs(sub: Any) -> None:
     s.set_defaults(func=cmd_distill)
 
     s = sub.add_parser("export", help="export a trained model (each format verified; a model card beside it)")
-    _common(s, "output file (the suffix follows the format)")
+    _common(s, "output file (the suffix follows the format)", force=True)
     s.add_argument("--format", choices=FORMATS, default="onnx")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("compare", help="compare a trained model with its variants (size, latency, accuracy)")
     s.__class__ = _intermixed(type(s))  # `compare FILE.json --checkpoint CKPT V1 V2`: variants after the flag
-    _common(s, None)
+    _common(s, None, compare=False)
     s.add_argument("variants", nargs="*", metavar="VARIANT",
                    help="run folders (prune/distill), .onnx files (quantize/export) or fp16/bf16 .pt weights")
     s.set_defaults(func=cmd_compare)
@@ -229,7 +233,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .jobs import QuantizeJob
 
     ck, proj = _paths(args)
-    return _run(QuantizeJob(ck, proj, compare=not args.no_compare, method=args.method, out=args.output), args)
+    return _run(QuantizeJob(ck, proj, compare=not args.no_compare, method=args.method, out=args.output,
+                             force=args.force), args)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -248,7 +253,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .jobs import ExportJob
 
     ck, proj = _paths(args)
-    return _run(ExportJob(ck, proj, compare=not args.no_compare, format=args.format, out=args.output), args)
+    return _run(ExportJob(ck, proj, compare=not args.no_compare, format=args.format, out=args.output,
+                           force=args.force), args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -159,23 +159,24 @@ def float_onnx(run: Any, path: Path, which: str = "final") -> Path:
     return path
 
 
-def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = "final",
+def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = "final", force: bool = False,
                  progress: Callable[[str, float], None] | None = None,
                  calibration_images: int = CALIBRATION_IMAGES) -> dict[str, Any]:
     """Write the quantized model to ``out``; returns ``{"path", "method", "runtime", "dtype"}``."""
     if method not in METHODS:
         raise CompressError(f"--method: unknown method {method!r} (choose {', '.join(METHODS)})")
     _check_run(run)
+    from .outputs import check_output_file
+
     progress = progress or (lambda stage, f: None)
-    out = Path(out)
-    if out.suffix == "":
-        out = out.with_suffix(default_suffix(method))
+    suffix = default_suffix(method)
+    what = {"static-int8": "a static-int8 model (ONNX)", "dynamic-int8": "a dynamic-int8 model (ONNX)",
+            "fp16": "an fp16 model (a state dict)", "bf16": "a bf16 model (a state dict)"}[method]
+    out = check_output_file(out, suffix=suffix, what=what, checkpoint=run.weights_path(which), run_dir=run.dir,
+                            force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     if method in ("fp16", "bf16"):
         return _half(run, method, out, which, progress)
-    want = ".onnx"
-    if out.suffix != want:
-        raise CompressError(f"-o: an {method} model is an ONNX file; name it {out.with_suffix(want).name}")
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -223,8 +224,6 @@ def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = 
 def _half(run: Any, method: str, out: Path, which: str, progress: Callable[[str, float], None]) -> dict[str, Any]:
     from ..fsutil import atomic_write_with
 
-    if out.suffix != ".pt":
-        raise CompressError(f"-o: {method} weights are a state dict; name it {out.with_suffix('.pt').name}")
     dtype = torch.float16 if method == "fp16" else torch.bfloat16
     progress(f"casting the weights to {method}", 0.3)
     state = run.module("model", which).state_dict()
