@@ -482,7 +482,7 @@ class CompressView(QWidget):
 
     def add_variant(self) -> bool:
         path = self.prompts.open_path("Add a variant to compare", str(self.variants_dir()),
-                                      "Variants (*.onnx *.pt);;All files (*)")
+                                      "Variants (*.onnx *.pt *.safetensors);;All files (*)")
         return self.compare([path]) if path else False
 
     def cancel(self) -> None:

@@ -128,3 +128,55 @@ def test_exported_files_follow_the_umask_like_every_other_write(run_dir, tmp_pat
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(res.path).st_mode) == 0o644
+
+
+@pytest.fixture(scope="module")
+def other_run(run_dir, tmp_path_factory):
+    """A run folder of another project: the same input, 12 outputs instead of 10 (weights made up)."""
+    import shutil
+
+    import torch
+
+    d = tmp_path_factory.mktemp("other") / "run"
+    shutil.copytree(run_dir, d)
+    p = json.loads((d / "project.json").read_text())
+    next(n for n in p["model"]["nodes"] if n["id"] == "fc")["params"]["out_features"] = 12
+    (d / "project.json").write_text(json.dumps(p))
+    torch.save({"fc.weight": torch.randn(12, 784), "fc.bias": torch.zeros(12)}, d / "model.pt")
+    shutil.rmtree(d / "checkpoints")
+    return d
+
+
+def test_compare_refuses_a_variant_of_another_project_and_a_file_that_is_no_model(run_dir, other_run, tmp_path,
+                                                                                   capsys):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00 not a model")
+    assert main(args(run_dir, "compare", str(junk))) == 2
+    assert "junk.onnx: not an ONNX model onnxruntime can load" in capsys.readouterr().err
+    assert main(args(run_dir, "compare", str(other_run))) == 2
+    assert "not a variant of this model: its output is [12]" in capsys.readouterr().err
+    assert main(args(other_run, "export", "-o", str(tmp_path / "o12.onnx"), "--no-compare")) == 0
+    assert main(args(run_dir, "compare", str(tmp_path / "o12.onnx"))) == 2
+    assert "not a variant of this model" in capsys.readouterr().err
+
+
+def test_compare_measures_safetensors_exports_counts_onnx_params_like_torch_and_says_why_not_pt2(run_dir, tmp_path,
+                                                                                                 capsys):
+    for fmt in ("onnx", "safetensors"):
+        assert main(args(run_dir, "export", "--format", fmt, "-o", str(tmp_path / "m"), "--no-compare")) == 0
+    rep = tmp_path / "r.json"
+    assert main(args(run_dir, "compare", str(tmp_path / "m.onnx"), str(tmp_path / "m.safetensors"),
+                     "--report", str(rep))) == 0
+    rows = json.loads(rep.read_text())["variants"]
+    assert [r["runtime"] for r in rows] == ["torch", "onnxruntime", "torch"]
+    assert rows[1]["params"] == rows[0]["params"] == rows[2]["params"]  # no mean/std/shape constants counted
+    assert rows[1]["agreement"] == rows[2]["agreement"] == 1.0
+    (tmp_path / "m.pt2").write_bytes(b"PK")
+    assert main(args(run_dir, "compare", str(tmp_path / "m.pt2"))) == 2
+    assert "torch.export.load may unpickle" in capsys.readouterr().err
+
+
+def test_compare_has_no_no_compare_flag(run_dir, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args(run_dir, "compare", "--no-compare"))
+    assert e.value.code == 2 and "--no-compare" in capsys.readouterr().err
