@@ -180,3 +180,55 @@ def test_compare_has_no_no_compare_flag(run_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(args(run_dir, "compare", "--no-compare"))
     assert e.value.code == 2 and "--no-compare" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    from helpers import chain
+
+    d = tmp_path_factory.mktemp("lstm")
+    train_tiny(d, chain(("input", "Input", {"shape": [1, 28, 28]}), ("rows", "Reshape", {"shape": [28, 28]}),
+                        ("lstm", "LSTM", {"hidden_size": 16}), ("fc", "Linear", {"out_features": 10}),
+                        ("output", "Output", {})), limit=200, max_steps=2)
+    return d
+
+
+def test_a_quantization_or_pruning_that_changes_little_says_so_and_warnings_stay_quiet(lstm_run, tmp_path, capsys):
+    assert main(args(lstm_run, "quantize", "--method", "static-int8", "-o", str(tmp_path / "q"), "--no-compare")) == 0
+    out, err = capsys.readouterr()
+    assert "note: only" in out and "LSTM stayed in float" in out and "dynamic-int8" in out
+    assert "Warning" not in err  # torch's FutureWarning / UserWarning noise
+    assert main(args(lstm_run, "prune", "--method", "structured", "-o", str(tmp_path / "p"), "--no-compare")) == 0
+    assert "note: nothing was pruned" in capsys.readouterr().out
+
+
+def test_quantize_writes_a_model_card_beside_its_file(run_dir, tmp_path, capsys):
+    assert main(args(run_dir, "quantize", "--method", "dynamic-int8", "-o", str(tmp_path / "q"), "--no-compare")) == 0
+    card = (tmp_path / "q.onnx.md").read_text()
+    assert "## Quantization" in card and "dynamic" in card and "agreement" in card and "raw pixel values 0–255" in card
+    assert "card" in capsys.readouterr().out
+
+
+def test_model_cards_say_what_goes_in_and_comes_out_for_a_generator_and_a_vae(tmp_path):
+    from engine.export.card import output_description, use_snippet
+    from engine.graph import analyze, compile_graph
+    from engine.runs import Run
+    from engine.templates import load_template
+
+    def parts(run, role):
+        g = run.project.graph(role)
+        module, _ = compile_graph(g, graph_path=run.graph_path(role))
+        return module, analyze(g, run.graph_path(role))
+
+    gan = Run(tmp_path, load_template("dcgan"))
+    m, res = parts(gan, "generator")
+    code = "\n".join(use_snippet(gan, "generator", m, "onnx", tmp_path / "g.onnx", False))
+    assert "logits" not in code and "pixels" not in code and "np.random.randn(1, " in code and "+ 1) / 2" in code
+    assert "−1..1" in output_description(gan, "generator", res)
+    vae = Run(tmp_path, load_template("vae"))
+    m, res = parts(vae, "decoder")
+    code = "\n".join(use_snippet(vae, "decoder", m, "pt2", tmp_path / "d.pt2", False))
+    assert "np.exp(-y)" in code and "randn" in code and "sigmoid" in output_description(vae, "decoder", res)
+    m, res = parts(vae, "encoder")
+    assert "mu, logvar" in "\n".join(use_snippet(vae, "encoder", m, "python", tmp_path / "e.py", True))
+    assert "`mu`" in output_description(vae, "encoder", res) and "`logvar`" in output_description(vae, "encoder", res)

@@ -189,7 +189,10 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
     if "quantized" in result:
         q = result["quantized"]
         print(f"wrote {q['path']} ({q['method']}, runs in {q['runtime']}"
-              + (f", computed in {q['compute']}" if q.get("compute") else "") + ")")
+              + (f", computed in {q['compute']}" if q.get("compute") else "") + (f"; card {q['card']}" if q.get("card") else "")
+              + ")")
+        if q.get("note"):
+            print(f"  note: {q['note']}")
         head = q.get("float_head") or []
         if head:
             layers = sorted({h["layer"] or h["name"] for h in head if h["op"] == "Conv"})
@@ -202,6 +205,8 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
               f"parameters, {r['nonzero_after']:,} non-zero{extra}")
         for line in describe_layers(r):
             print(line)
+        if r.get("note"):
+            print(f"  note: {r['note']}")
     if "distilled" in result:
         d = result["distilled"]
         print(f"wrote {d['out']} (student: {d['student_params']:,} parameters; teacher {d['teacher_params']:,})")

@@ -81,7 +81,7 @@ class QuantizeJob(_RunJob):
 
         run = _open(self.checkpoint, self.project)
         q = quantize_run(run, self.method, self.out, force=self.force, progress=_progress(ctx, 0.0, 0.6))
-        out: dict[str, Any] = {"quantized": q, "files": [q["path"]]}
+        out: dict[str, Any] = {"quantized": q, "files": [q["path"], q["card"]]}
         if self.compare:
             out["variants"] = _compare(ctx, run, [q["path"]], 0.6, self.repeats)
         return out

@@ -206,8 +206,13 @@ def onnx_export(m: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
     try:
         import contextlib
         import io
+        import warnings
 
-        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        # the exporter prints its progress, and torch's own deprecation / tracing notes (FutureWarning,
+        # UserWarning about its internals) are nothing a user can act on
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
             torch.onnx.export(mod, ex, str(tmp), dynamo=True, external_data=False, dynamic_shapes=dyn,
                               input_names=names, output_names=["output"])
         os.replace(tmp, path)
