@@ -266,7 +266,7 @@ def _card(run: Any, method: str, out: Path, which: str, head: list[dict[str, str
     module = run.module("model", which)
     wrapped, pixels = wrap_for_export(module, run, "model")
     b = run.bundle()
-    x = (b.val_x[:256] * 255).round()
+    x = (b.val_x[:256] * 255).round() if pixels else b.val_x[:256]  # what the saved model takes
     with torch.no_grad():
         want = wrapped(x).numpy()
     if method.endswith("int8"):
@@ -286,7 +286,8 @@ def _card(run: Any, method: str, out: Path, which: str, head: list[dict[str, str
         with torch.no_grad():
             got = got_m(x).numpy()
         ver = {**compare_outputs(got, want, b.val_y[:256], run.task == "classification", tol=None),
-               "runtime": "torch (fp32 compute)", "inputs": "normalised tensors (see the card)"}
+               "runtime": "torch (fp32 compute)",
+               "inputs": "normalised tensors (see the card)" if pixels else "the dataset's input tensors"}
         text = f"{method}: the weights cast to {method} (a state dict; load it with weights_only=True)."
         fmt = "state-dict"
     ver.pop("ok", None)
