@@ -468,8 +468,11 @@ class CompressView(QWidget):
         path = self.prompts.save_path(f"Export as {fmt}", start, EXPORT_FILTERS.get(fmt, "All files (*)"))
         if not path:
             return False
+        # the file dialog asked before choosing an existing file: replacing that one is confirmed (the engine
+        # still never writes over a run's own files, and refuses another suffix or an unconfirmed name)
         return self.start(ExportJob(checkpoint=str(Path(src) / "model.pt"), project=str(Path(src) / "project.json"),
-                                    format=fmt, out=path), "Export")
+                                    format=fmt, out=path,
+                                    force=Path(path).suffix == SUFFIX[fmt] and Path(path).is_file()), "Export")
 
     def compare(self, paths: list[str]) -> bool:
         """Measure the current run against ``paths`` (variants made elsewhere) and add the rows."""
@@ -479,7 +482,7 @@ class CompressView(QWidget):
 
     def add_variant(self) -> bool:
         path = self.prompts.open_path("Add a variant to compare", str(self.variants_dir()),
-                                      "Variants (*.onnx *.pt);;All files (*)")
+                                      "Variants (*.onnx *.pt *.safetensors);;All files (*)")
         return self.compare([path]) if path else False
 
     def cancel(self) -> None:
@@ -510,6 +513,19 @@ class CompressView(QWidget):
         dest = self.prompts.save_path(f"Save {row['name']}", start, "All files (*)")
         if not dest:
             return False
+        if not is_run:
+            from engine.compress.errors import CompressError
+            from engine.compress.outputs import absolute, check_writable, output_target
+
+            try:  # the engine's rule for every written file: the variant's suffix, never a run's own files
+                target = output_target(dest, suffix=src.suffix, what=f"this variant ({src.name})", flag="Save row")
+                confirmed = target == absolute(dest) and target.is_file()  # the dialog asked about it
+                check_writable([target], checkpoint=Path(self.run_dir) / "model.pt", run_dir=self.run_dir,
+                               force=confirmed)
+                dest = str(target)
+            except CompressError as exc:
+                self.prompts.error("Cannot save the variant", str(exc))
+                return False
         try:
             if is_run:
                 shutil.copytree(src.parent, dest, dirs_exist_ok=False,

@@ -7,7 +7,12 @@ eval-mode modules, so the compress/export verbs and the studio's views never gue
 
 ``open_run(checkpoint, project=None)`` is what the CLI verbs use: ``--checkpoint`` names a
 ``model.pt``, ``best.pt`` or ``last.pt`` (or the folder); the project is the given one, else the
-run's ``project.json``, else the copy a checkpoint carries.
+run's ``project.json``, else the copy a checkpoint carries. A given project must be the project as
+trained where the run folder holds its own ``project.json``: one that differs in what the model
+sees or is (a graph, the task, the data's input settings, the preprocessing and augmentation) is
+refused naming the first differences (``project_differences``), so an export never applies the
+wrong normalisation and still calls itself verified. Names, descriptions, canvas positions and
+training length may differ.
 """
 
 from __future__ import annotations
@@ -227,14 +232,21 @@ def run_folder_of(weights: Path) -> Path:
 
 
 def open_run(checkpoint: str | os.PathLike, project: Project | str | os.PathLike | None = None) -> Run:
-    """The run a ``--checkpoint`` belongs to (a folder, model.pt, best.pt or last.pt)."""
+    """The run a ``--checkpoint`` belongs to (a folder, model.pt, best.pt or last.pt).
+
+    A ``project`` given beside a run folder that has its own ``project.json`` must agree with it on
+    what the model sees and is (``check_as_trained``), else ``RunError`` naming the differences."""
     ck = Path(checkpoint)
+    source = None
     if isinstance(project, (str, os.PathLike)):
+        source = project
         try:
             project = load_project(project)
         except ProjectError as exc:
             raise RunError(str(exc)) from None
     if ck.is_dir():
+        if project is not None:
+            check_as_trained(project, ck, source)
         return Run.open(ck, project)
     if not ck.is_file():
         raise RunError(f"{ck}: checkpoint file not found")
@@ -244,7 +256,92 @@ def open_run(checkpoint: str | os.PathLike, project: Project | str | os.PathLike
             project = _project_of_folder(folder)
         else:
             project = _project_in_checkpoint(ck)
+    else:
+        check_as_trained(project, folder, source)
     return Run(folder, project, weights=ck)
+
+
+# the data settings that decide what the model is fed (and so what an export must apply inside)
+DATA_INPUT_FIELDS = ("dataset", "image_size", "resize", "channels", "csv_target", "csv_header", "csv_layout")
+
+
+def _graph_key(graph: Any) -> dict[str, Any]:
+    from .layers import get_layer
+
+    nodes = {}
+    for n in graph.nodes:
+        spec = get_layer(n.type)
+        nodes[n.id] = (n.type, spec.resolve(n.params) if spec is not None else dict(n.params))
+    return {"nodes": nodes, "edges": sorted((e.src, e.dst, e.port) for e in graph.edges)}
+
+
+def _graph_differences(path: str, a: Any, b: Any) -> list[str]:
+    ka, kb = _graph_key(a), _graph_key(b)
+    out = []
+    for nid in sorted(set(ka["nodes"]) | set(kb["nodes"])):
+        if nid not in kb["nodes"]:
+            out.append(f"{path}: node {nid!r} is not in the run's graph")
+        elif nid not in ka["nodes"]:
+            out.append(f"{path}: the run's node {nid!r} is missing")
+        elif ka["nodes"][nid][0] != kb["nodes"][nid][0]:
+            out.append(f"{path}: node {nid!r} is a {ka['nodes'][nid][0]}, trained as a {kb['nodes'][nid][0]}")
+        else:
+            pa, pb = ka["nodes"][nid][1], kb["nodes"][nid][1]
+            for k in sorted(set(pa) | set(pb)):
+                if pa.get(k) != pb.get(k):
+                    out.append(f"{path}: node {nid!r} {k} = {pa.get(k)!r}, trained with {pb.get(k)!r}")
+    if ka["edges"] != kb["edges"]:
+        ea, eb = set(ka["edges"]), set(kb["edges"])
+        extra = ", ".join(f"{s}->{d}" for s, d, _ in sorted(ea - eb)) or "none"
+        missing = ", ".join(f"{s}->{d}" for s, d, _ in sorted(eb - ea)) or "none"
+        out.append(f"{path}: the edges differ (not in the run: {extra}; missing: {missing})")
+    return out
+
+
+def project_differences(given: Project, trained: Project) -> list[str]:
+    """What in ``given`` changes the model's inputs or outputs against the project as ``trained``
+    (empty when they agree on every graph, the task, the data's input settings and the preprocessing)."""
+    out = []
+    ga, gb = given.all_graphs(), trained.all_graphs()
+    for path in sorted(set(ga) | set(gb)):
+        if path not in gb:
+            out.append(f"{path}: not in the project as trained")
+        elif path not in ga:
+            out.append(f"{path}: the run has this graph, the file does not")
+        else:
+            out += _graph_differences(path, ga[path], gb[path])
+    if given.train.task != trained.train.task:
+        out.append(f"train.task: {given.train.task!r}, trained as {trained.train.task!r}")
+    for f in DATA_INPUT_FIELDS:
+        a, b = getattr(given.data, f), getattr(trained.data, f)
+        if a != b:
+            out.append(f"data.{f}: {a!r}, trained with {b!r}")
+    aug_a = [a.model_dump(mode="json") for a in given.data.augment]
+    aug_b = [a.model_dump(mode="json") for a in trained.data.augment]
+    if aug_a != aug_b:
+        def show(augs: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{a['type']}{a.get('params') or ''}" for a in augs) or "none"
+
+        out.append(f"data.augment (preprocessing): {show(aug_a)}; trained with {show(aug_b)}")
+    return out
+
+
+def check_as_trained(project: Project, folder: Path, source: str | os.PathLike | None = None) -> None:
+    """``RunError`` naming the differences when ``project`` is not the run folder's own project as trained."""
+    own = folder / "project.json"
+    if not own.is_file():
+        return
+    try:
+        trained = load_project(own)
+    except ProjectError:
+        return  # the given project is all there is to go by
+    diffs = project_differences(project, trained)
+    if not diffs:
+        return
+    name = f"{source}" if source is not None else "the project given"
+    shown = diffs[:5] + ([f"... and {len(diffs) - 5} more"] if len(diffs) > 5 else [])
+    raise RunError(f"{name} is not the project this run was trained with ({own}):\n  "
+                   + "\n  ".join(shown) + f"\npass the run's own project: {own}")
 
 
 def _project_in_checkpoint(ck: Path) -> Project:

@@ -105,3 +105,14 @@ def test_the_verbs_choices_are_the_methods_and_formats_the_engine_knows():
 
     assert prune.METHODS == names.PRUNE_METHODS and quantize.METHODS == names.QUANT_METHODS
     assert FORMATS == names.EXPORT_FORMATS
+
+
+@pytest.mark.parametrize("verb,default", [("prune", "(default: global)"), ("quantize", "(default: static-int8)"),
+                                          ("distill", "(default: 4.0)"), ("export", "(default: onnx)")])
+def test_each_verbs_help_shows_its_defaults_and_exit_codes(capsys, monkeypatch, verb, default):
+    monkeypatch.setenv("COLUMNS", "250")  # no line breaks inside a default
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and default in out and "Exit codes: 0" in out and "2 bad input" in out
+    assert "(default: None)" not in out and "(default: False)" not in out

@@ -172,3 +172,22 @@ def test_distill_with_its_baseline_puts_both_students_in_the_table(qtbot, view):
     assert view.table.rowCount() >= rows_before + 2, names
     assert any("distilled-mlp" in n and "scratch" not in n for n in names)
     assert any("scratch" in n or "baseline" in n for n in names), names
+
+
+def test_export_and_save_row_never_write_over_the_runs_own_files_and_say_why(qtbot, view, tmp_path):
+    rd = Path(view.run_dir)
+    before = (rd / "model.pt").read_bytes()
+    view.export_format.setCurrentIndex(view.export_format.findData("state-dict"))
+    view.prompts.paths = [str(rd / "model.pt")]  # the dialog "confirmed" the overwrite: still refused
+    assert click_and_finish(qtbot, view, view.export_btn).status == "failed"
+    assert "--checkpoint file itself" in view.prompts.errors[-1][1]
+    view.export_format.setCurrentIndex(view.export_format.findData("onnx"))
+    (tmp_path / "old.onnx").write_bytes(b"old")
+    view.prompts.paths = [str(tmp_path / "old.onnx")]  # an existing file the dialog asked about: replaced
+    assert click_and_finish(qtbot, view, view.export_btn).status == "completed"
+    assert (tmp_path / "old.onnx").read_bytes() != b"old"
+    view.table.selectRow(1)  # the ONNX row, saved onto the run's model.pt: refused before copying
+    view.prompts.paths = [str(rd / "model.pt")]
+    qtbot.mouseClick(view.save_row_btn, Qt.MouseButton.LeftButton)
+    assert view.prompts.errors[-1][0] == "Cannot save the variant" and ".onnx file" in view.prompts.errors[-1][1]
+    assert (rd / "model.pt").read_bytes() == before

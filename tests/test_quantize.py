@@ -83,5 +83,5 @@ def test_half_precision_weights_halve_the_file_and_load_with_weights_only(cnn, t
 def test_bad_methods_and_names_are_bad_input(cnn, tmp_path):
     with pytest.raises(CompressError, match="unknown method"):
         quantize_run(cnn, "int4", tmp_path / "x")
-    with pytest.raises(CompressError, match="ONNX file"):
+    with pytest.raises(CompressError, match=r"is a \.onnx file, not \.pt; name it x\.onnx"):
         quantize_run(cnn, "static-int8", tmp_path / "x.pt")

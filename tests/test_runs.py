@@ -62,5 +62,7 @@ def test_bad_weights_are_errors_that_name_the_file(run_dir, tmp_path):
         open_run(lone)
     wider = open_run(run_dir).project.to_dict()
     wider["model"] = linear_graph(out=12)
-    with pytest.raises(RunError, match="does not fit"):
-        open_run(run_dir / "model.pt", Project.model_validate(wider)).module()
+    with pytest.raises(RunError, match="does not fit"):  # weights with no project.json beside them
+        open_run(lone, Project.model_validate(wider)).module()
+    with pytest.raises(RunError, match="not the project this run was trained with"):  # beside its own project
+        open_run(run_dir / "model.pt", Project.model_validate(wider))

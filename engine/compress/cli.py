@@ -17,15 +17,40 @@ from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+EPILOG = ("Progress goes to stderr; what was written, the verification and the comparison table to stdout. "
+          "Exit codes: 0 done (a step that changed nothing says so in a note and still exits 0), 2 bad input "
+          "(project, checkpoint, option, output path: the message names it), 1 failure during the work "
+          "(a failed verification included; its file is removed), 130 stopped with Ctrl+C.")
 
-def _common(p: argparse.ArgumentParser, out_help: str | None) -> None:
-    p.add_argument("project", metavar="FILE.json", help="the project (as trained)")
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, where there is one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def _verb(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=EPILOG,
+                          formatter_class=_DefaultsFormatter)
+
+
+def _common(p: argparse.ArgumentParser, out_help: str | None, force: bool = False, compare: bool = True) -> None:
+    p.add_argument("project", metavar="FILE.json",
+                   help="the project as trained (the run folder's project.json; another file is refused if it differs)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="the trained weights: a run folder's model.pt, checkpoints/best.pt or last.pt")
     if out_help:
         p.add_argument("-o", "--output", required=True, metavar="OUT", help=out_help)
+    if force:
+        p.add_argument("--force", action="store_true",
+                       help="replace an existing output file (never the checkpoint or the run's own files)")
     p.add_argument("--report", metavar="R.json", help="write a JSON report (with `variants`) here")
-    p.add_argument("--no-compare", action="store_true", help="skip the comparison (latency, accuracy)")
+    if compare:
+        p.add_argument("--no-compare", action="store_true", help="skip the comparison (latency, accuracy)")
     p.add_argument("--quiet", action="store_true", help="print only errors and the result")
 
 
@@ -56,39 +81,42 @@ def add_compress_verbs(sub: Any) -> None:
     from .names import PRUNE_METHODS as PRUNE
     from .names import QUANT_METHODS as QUANT
 
-    s = sub.add_parser("prune", help="prune a trained model (unstructured L1, global, or structured channels)")
+    s = _verb(sub, "prune", "prune a trained model (unstructured L1, global, or structured channels)")
     _common(s, "output run folder (project.json + model.pt; structured: the smaller project)")
-    s.add_argument("--method", choices=PRUNE, default="global")
+    s.add_argument("--method", choices=PRUNE, default="global",
+                   help="l1: per layer; global: one L1 threshold over all layers; structured: remove channels")
     s.add_argument("--amount", type=_fraction, default=0.5, help="fraction of weights / channels to remove")
     s.add_argument("--rounds", type=lambda t: _count(t, 1), default=1, help="prune -> fine-tune rounds")
     s.add_argument("--finetune-epochs", type=_count, default=0, help="fine-tuning epochs per round")
     s.set_defaults(func=cmd_prune)
 
-    s = sub.add_parser("quantize", help="quantize a trained model (int8 ONNX, fp16/bf16 weights)")
-    _common(s, "output file (.onnx for int8, .pt for fp16/bf16)")
-    s.add_argument("--method", choices=QUANT, default="static-int8")
+    s = _verb(sub, "quantize", "quantize a trained model (int8 ONNX, fp16/bf16 weights)")
+    _common(s, "output file (.onnx for int8, .pt for fp16/bf16)", force=True)
+    s.add_argument("--method", choices=QUANT, default="static-int8",
+                   help="int8 flows write an ONNX file (ONNX Runtime); fp16 / bf16 a state dict of cast weights")
     s.set_defaults(func=cmd_quantize)
 
-    s = sub.add_parser("distill", help="train a smaller student on a trained teacher's soft targets")
+    s = _verb(sub, "distill", "train a smaller student on a trained teacher's soft targets")
     _common(s, "the student's run folder")
     s.add_argument("--student", required=True, metavar="STUDENT.json", help="the student project")
-    s.add_argument("--epochs", type=lambda t: _count(t, 1), help="student epochs (default: the student's)")
-    s.add_argument("--temperature", type=float, default=4.0)
+    s.add_argument("--epochs", type=lambda t: _count(t, 1), help="student epochs (default: the student project's train.epochs)")
+    s.add_argument("--temperature", type=float, default=4.0, help="softening temperature T of both models' outputs")
     s.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target term (0..1)")
     s.add_argument("--baseline", action="store_true", help="also train the same student from scratch and compare")
     s.add_argument("--augment", choices=DISTILL_AUGMENTS, default="teacher",
-                   help="the student's training images: the teacher's data settings (default), or also randomly "
+                   help="the student's training images: the teacher's data settings, or also randomly "
                         "shifted, scaled and rotated (the teacher labels each shifted image; --baseline gets the same)")
     s.set_defaults(func=cmd_distill)
 
-    s = sub.add_parser("export", help="export a trained model (each format verified; a model card beside it)")
-    _common(s, "output file (the suffix follows the format)")
-    s.add_argument("--format", choices=FORMATS, default="onnx")
+    s = _verb(sub, "export", "export a trained model (each format verified; a model card beside it)")
+    _common(s, "output file (the suffix follows the format)", force=True)
+    s.add_argument("--format", choices=FORMATS, default="onnx",
+                   help="onnx .onnx, safetensors .safetensors, state-dict .pt, pt2 .pt2, python .py")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("compare", help="compare a trained model with its variants (size, latency, accuracy)")
+    s = _verb(sub, "compare", "compare a trained model with its variants (size, latency, accuracy)")
     s.__class__ = _intermixed(type(s))  # `compare FILE.json --checkpoint CKPT V1 V2`: variants after the flag
-    _common(s, None)
+    _common(s, None, compare=False)
     s.add_argument("variants", nargs="*", metavar="VARIANT",
                    help="run folders (prune/distill), .onnx files (quantize/export) or fp16/bf16 .pt weights")
     s.set_defaults(func=cmd_compare)
@@ -185,7 +213,10 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
     if "quantized" in result:
         q = result["quantized"]
         print(f"wrote {q['path']} ({q['method']}, runs in {q['runtime']}"
-              + (f", computed in {q['compute']}" if q.get("compute") else "") + ")")
+              + (f", computed in {q['compute']}" if q.get("compute") else "") + (f"; card {q['card']}" if q.get("card") else "")
+              + ")")
+        if q.get("note"):
+            print(f"  note: {q['note']}")
         head = q.get("float_head") or []
         if head:
             layers = sorted({h["layer"] or h["name"] for h in head if h["op"] == "Conv"})
@@ -198,6 +229,8 @@ def _print_result(kind: str, result: dict[str, Any]) -> None:
               f"parameters, {r['nonzero_after']:,} non-zero{extra}")
         for line in describe_layers(r):
             print(line)
+        if r.get("note"):
+            print(f"  note: {r['note']}")
     if "distilled" in result:
         d = result["distilled"]
         print(f"wrote {d['out']} (student: {d['student_params']:,} parameters; teacher {d['teacher_params']:,})")
@@ -229,7 +262,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .jobs import QuantizeJob
 
     ck, proj = _paths(args)
-    return _run(QuantizeJob(ck, proj, compare=not args.no_compare, method=args.method, out=args.output), args)
+    return _run(QuantizeJob(ck, proj, compare=not args.no_compare, method=args.method, out=args.output,
+                             force=args.force), args)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -248,7 +282,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .jobs import ExportJob
 
     ck, proj = _paths(args)
-    return _run(ExportJob(ck, proj, compare=not args.no_compare, format=args.format, out=args.output), args)
+    return _run(ExportJob(ck, proj, compare=not args.no_compare, format=args.format, out=args.output,
+                           force=args.force), args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

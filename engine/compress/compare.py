@@ -7,13 +7,17 @@ agreement with the original. Every variant is fed raw 0..255 validation pixels: 
 through the same preprocessing the exports carry, ONNX files as they are.
 
 A variant is a path: a run folder (or its ``model.pt``) from prune / distill, an ``.onnx`` file from
-quantize or export, or a weights ``.pt`` (fp16 / bf16 from quantize) for the original's project.
+quantize or export, a ``.safetensors`` export (its graph from its metadata), or a weights ``.pt``
+(fp16 / bf16 from quantize) for the original's project. A variant that takes other inputs or gives
+other outputs than the original (another project) is refused, and so is a file that is not a model.
+``.pt2`` programs are refused with the reason (``torch.export.load`` may unpickle).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -134,18 +138,54 @@ def _ort_session(path: str | Path) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def load_onnx(path: str | Path, name: str | None = None) -> Loaded:
+# the preprocessing constants every raw-pixel export carries (``WithPreprocessing``'s buffers, under the
+# fixed-arity adapter ``m``): not parameters of the model
+_PREPROCESSING = re.compile(r"m\.(scale|mean\d+|std\d+)")
+
+
+def _io_of(run: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(input shape, output shape) of a run's model, without the batch axis."""
+    from ..graph import analyze
+
+    res = analyze(run.project.graph("model"), "model")
+    out = res.node(res.output_id) if res.output_id else None
+    return tuple(run.input_shape()), tuple((out.output_shape if out else None) or ())
+
+
+def _refuse_other_project(path: Path, want: tuple[tuple[int, ...], tuple[int, ...]],
+                          got: tuple[tuple[Any, ...], tuple[Any, ...]]) -> None:
+    """``CompressError`` when a variant takes other inputs or gives other outputs than the original."""
+    for what, w, g in (("input", want[0], got[0]), ("output", want[1], got[1])):
+        if not g and w:  # a shape the file does not say: the run below shows what it gives
+            continue
+        if len(g) != len(w) or any(isinstance(d, int) and d != e for d, e in zip(g, w)):
+            raise CompressError(f"{path}: not a variant of this model: its {what} is {list(g)} per sample, the "
+                                f"original's {list(w)} (compare variants of the same project)")
+
+
+def load_onnx(path: str | Path, name: str | None = None,
+              expect: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> Loaded:
+    """An ONNX variant; ``expect`` = (input shape, output shape) it must have (else ``CompressError``)."""
     import onnx
     from onnx import numpy_helper
 
     path = Path(path)
-    sess = _ort_session(path)
+    try:
+        sess = _ort_session(path)
+        model = onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - a file onnxruntime cannot read is bad input, said in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CompressError(f"{path}: not an ONNX model onnxruntime can load ({first[:200]})") from None
     inp = sess.get_inputs()[0].name
-    model = onnx.load(str(path))
+    if expect is not None:
+        _refuse_other_project(path, expect, (tuple(sess.get_inputs()[0].shape[1:]),
+                                             tuple(sess.get_outputs()[0].shape[1:])))
     params = nz = 0
     dtypes = set()
     for init in model.graph.initializer:
-        if init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0:
+        if init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0 or _PREPROCESSING.fullmatch(init.name):
+            continue
+        if init.data_type == onnx.TensorProto.INT64:  # shapes and indices (a Reshape's target), not weights
             continue
         a = numpy_helper.to_array(init)
         params += a.size
@@ -159,17 +199,82 @@ def load_onnx(path: str | Path, name: str | None = None) -> Loaded:
     return Loaded(name or path.stem, str(path), "onnxruntime", dtype, predict, params, nz, path.stat().st_size)
 
 
+def _half_label(dtypes: set[Any]) -> tuple[str, str, torch.dtype | None]:
+    """(dtype label, note, compute dtype) of a weights file from its floating dtypes."""
+    if torch.bfloat16 in dtypes:
+        from .quantize import bf16_supported
+
+        if bf16_supported():
+            return "bf16", "computed in bf16", torch.bfloat16
+        return "bf16", "bf16 storage; computed in fp32 (no native bf16 here)", None
+    if torch.float16 in dtypes:
+        return "fp16", "fp16 is a storage format on CPU: computed in fp32", None
+    return "fp32", "", None
+
+
+def _load_safetensors(original_run: Any, p: Path, name: str | None) -> Loaded:
+    """A safetensors export: the graph from its metadata, the rest (data, preprocessing) the original's."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from ..graph import compile_graph
+    from ..project import Project
+    from ..runs import Run
+    from ..train.checkpoint import state_mismatch
+
+    try:
+        with safe_open(str(p), "pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(p))
+    except Exception as exc:  # noqa: BLE001 - not a safetensors file: bad input
+        raise CompressError(f"{p}: not a readable safetensors file ({str(exc)[:200]})") from None
+    project = original_run.project
+    if meta.get("layerlab_graph"):
+        try:
+            doc = project.model_dump(mode="json", exclude_none=True)
+            doc["model"] = json.loads(meta["layerlab_graph"])
+            project = Project.model_validate(doc)
+            module, _ = compile_graph(project.graph("model"), graph_path="model")
+        except Exception as exc:  # noqa: BLE001 - a graph that does not build is bad input
+            raise CompressError(f"{p}: the graph in its metadata does not build ({str(exc)[:200]})") from None
+    else:
+        module, _ = compile_graph(project.graph("model"), graph_path="model")
+    run = Run(original_run.dir, project, weights=p)
+    _refuse_other_project(p, _io_of(original_run), _io_of(run))
+    bad = state_mismatch({"model": state}, {"model": module})
+    if bad:
+        raise CompressError(f"{p}: its weights do not fit its graph: {bad}")
+    module.load_state_dict(state)
+    module.eval()
+    label, note, compute = _half_label({v.dtype for v in state.values() if v.is_floating_point()})
+    params, nz = _counts(module)
+    return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
+                  p.stat().st_size, note)
+
+
 def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = None) -> Loaded:
-    """A variant from its path (see the module docstring)."""
+    """A variant from its path (see the module docstring); ``CompressError`` for a file that is not one."""
     from ..runs import open_run
 
     p = Path(path)
     if not p.exists():
         raise CompressError(f"{p}: variant not found")
     if p.suffix == ".onnx":
-        return load_onnx(p, name)
+        return load_onnx(p, name, expect=_io_of(original_run))
+    if p.suffix == ".safetensors":
+        return _load_safetensors(original_run, p, name)
+    if p.suffix == ".pt2":
+        raise CompressError(f"{p}: a torch.export program is not measured here (torch.export.load may unpickle "
+                            "the file, which LayerLab never does with a file it did not just write); compare the "
+                            "same model's .onnx or .safetensors export, or its run folder")
     if p.is_dir() or (p.suffix == ".pt" and p.name == "model.pt" and (p.parent / "project.json").is_file()):
         run = open_run(p)
+        if run.project.model is None or run.task != original_run.task:
+            raise CompressError(f"{p}: not a variant of this model (a {run.task} run; the original is a "
+                                f"{original_run.task} model)")
+        _refuse_other_project(p, _io_of(original_run), _io_of(run))
         module = run.module("model")
         weights = run.weights_path("final")
         params, nz = _counts(module)
@@ -182,22 +287,11 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
         dtypes = {v.dtype for v in state.values() if hasattr(v, "is_floating_point") and v.is_floating_point()}
         module = run.module("model")
         params, nz = _counts(module)
-        note, compute, label = "", None, "fp32"
-        if torch.bfloat16 in dtypes:
-            from .quantize import bf16_supported
-
-            label = "bf16"
-            if bf16_supported():
-                compute = torch.bfloat16
-                note = "computed in bf16"
-            else:
-                note = "bf16 storage; computed in fp32 (no native bf16 here)"
-        elif torch.float16 in dtypes:
-            label = "fp16"
-            note = "fp16 is a storage format on CPU: computed in fp32"
+        label, note, compute = _half_label(dtypes)
         return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
                       p.stat().st_size, note)
-    raise CompressError(f"{p}: not a variant (give a run folder, a model.pt, an .onnx or a weights .pt file)")
+    raise CompressError(f"{p}: not a variant (give a run folder, a model.pt, an .onnx, a .safetensors or a "
+                        "weights .pt file)")
 
 
 # ---------------------------------------------------------------------------------------------

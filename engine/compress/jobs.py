@@ -47,13 +47,14 @@ class _RunJob:
 class ExportJob(_RunJob):
     format: str = "onnx"
     out: str = "model"
+    force: bool = False  # replace an existing file (never the run's own files)
     kind: str = field(default="export", init=False)
 
     def execute(self, ctx: JobContext) -> dict[str, Any]:
         from ..export import export_run
 
         run = _open(self.checkpoint, self.project)
-        results = export_run(run, self.format, self.out, progress=_progress(ctx, 0.0, 0.7))
+        results = export_run(run, self.format, self.out, force=self.force, progress=_progress(ctx, 0.0, 0.7))
         out: dict[str, Any] = {"exports": [r.to_json() for r in results], "files": [f for r in results for f in r.files]}
         if self.compare and run.task == "classification":
             onnx = [r.path for r in results] if self.format == "onnx" else []
@@ -72,14 +73,15 @@ class ExportJob(_RunJob):
 class QuantizeJob(_RunJob):
     method: str = "static-int8"
     out: str = "model_int8.onnx"
+    force: bool = False  # replace an existing file (never the run's own files)
     kind: str = field(default="quantize", init=False)
 
     def execute(self, ctx: JobContext) -> dict[str, Any]:
         from .quantize import quantize_run
 
         run = _open(self.checkpoint, self.project)
-        q = quantize_run(run, self.method, self.out, progress=_progress(ctx, 0.0, 0.6))
-        out: dict[str, Any] = {"quantized": q, "files": [q["path"]]}
+        q = quantize_run(run, self.method, self.out, force=self.force, progress=_progress(ctx, 0.0, 0.6))
+        out: dict[str, Any] = {"quantized": q, "files": [q["path"], q["card"]]}
         if self.compare:
             out["variants"] = _compare(ctx, run, [q["path"]], 0.6, self.repeats)
         return out

@@ -314,10 +314,15 @@ def prune_run(run: Any, method: str, amount: float, out_dir: str | os.PathLike, 
                 row["status"], row["reason"] = "kept", reasons[row["node"]]["reason"]
         layers += [row for row in kept if row["node"] not in widths_before]
         report["layers"] = layers
+        if report["params_after"] == params_before:
+            report["note"] = ("nothing was pruned: every layer was kept (see the reasons above); "
+                              "the output is the original model")
     else:
         report["layers"] = sparsity_table(final_module, nodes)
         total = sum(row["size"] for row in report["layers"])
         report["sparsity"] = 1 - sum(row["nonzero"] for row in report["layers"]) / max(1, total)
+        if report["nonzero_after"] == sum(int(torch.count_nonzero(p)) for p in run.module("model", which).parameters()):
+            report["note"] = "nothing was pruned: no weight became zero"
     report["project"] = str(out / "project.json")
     report["model"] = str(out / "model.pt")
     ctx.progress("pruned", 1.0)

@@ -26,6 +26,7 @@ Which flows, and why (measured on this CPU with torch 2.14.1; see the README's "
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import tempfile
@@ -159,23 +160,24 @@ def float_onnx(run: Any, path: Path, which: str = "final") -> Path:
     return path
 
 
-def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = "final",
+def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = "final", force: bool = False,
                  progress: Callable[[str, float], None] | None = None,
                  calibration_images: int = CALIBRATION_IMAGES) -> dict[str, Any]:
     """Write the quantized model to ``out``; returns ``{"path", "method", "runtime", "dtype"}``."""
     if method not in METHODS:
         raise CompressError(f"--method: unknown method {method!r} (choose {', '.join(METHODS)})")
     _check_run(run)
+    from .outputs import check_output_file
+
     progress = progress or (lambda stage, f: None)
-    out = Path(out)
-    if out.suffix == "":
-        out = out.with_suffix(default_suffix(method))
+    suffix = default_suffix(method)
+    what = {"static-int8": "a static-int8 model (ONNX)", "dynamic-int8": "a dynamic-int8 model (ONNX)",
+            "fp16": "an fp16 model (a state dict)", "bf16": "a bf16 model (a state dict)"}[method]
+    out = check_output_file(out, suffix=suffix, what=what, checkpoint=run.weights_path(which), run_dir=run.dir,
+                            force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     if method in ("fp16", "bf16"):
         return _half(run, method, out, which, progress)
-    want = ".onnx"
-    if out.suffix != want:
-        raise CompressError(f"-o: an {method} model is an ONNX file; name it {out.with_suffix(want).name}")
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -217,14 +219,84 @@ def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = 
     rep: dict[str, Any] = {"path": str(out), "method": method, "runtime": "onnxruntime", "dtype": "int8"}
     if method == "static-int8":
         rep["float_head"] = head
+    int8, total, kept = int8_share(out)
+    rep.update(int8_params=int8, weight_params=total, float_ops=kept)
+    if int8 == 0:
+        rep["note"] = (f"nothing was quantized: ONNX Runtime's {method} flow quantizes none of this model's "
+                       f"operators ({', '.join(kept) or 'no weights'}); the file is the float model")
+    elif kept and int8 < 0.5 * total:
+        rep["note"] = (f"only {int8:,} of {total:,} weights ({int8 / total:.0%}) were quantized: "
+                       f"{', '.join(kept)} stayed in float (ONNX Runtime's {method} flow does not quantize it)")
+    if rep.get("note") and method == "static-int8" and {"LSTM", "GRU"} & set(kept):
+        rep["note"] += "; dynamic-int8 quantizes LSTM and GRU weights"
+    rep["card"] = str(_card(run, method, out, which, head))
     return rep
+
+
+WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN")
+
+
+def int8_share(path: str | os.PathLike) -> tuple[int, int, list[str]]:
+    """(int8 weight values, all weight values, the weight-bearing ONNX op types still fed float weights)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    int8 = total = 0
+    for t in g.initializer:
+        if t.name.endswith(("_scale", "_zero_point")) or len(t.dims) <= 1 or t.data_type == onnx.TensorProto.INT64:
+            continue  # scales, zero points, biases, shapes
+        n = int(np.prod(t.dims))
+        total += n
+        if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+            int8 += n
+    kept = sorted({n.op_type for n in g.node if n.op_type in WEIGHT_OPS
+                   and any(i in inits and inits[i].data_type == onnx.TensorProto.FLOAT and len(inits[i].dims) > 1
+                           for i in n.input[1:])})
+    return int8, total, kept
+
+
+def _card(run: Any, method: str, out: Path, which: str, head: list[dict[str, str]] | None = None) -> Path:
+    """The model card beside a quantized file, with its agreement with the float model on validation images."""
+    from ..export import compare_outputs, run_onnx
+    from ..export.card import write_model_card
+    from ..export.wrap import wrap_for_export
+
+    module = run.module("model", which)
+    wrapped, pixels = wrap_for_export(module, run, "model")
+    b = run.bundle()
+    x = (b.val_x[:256] * 255).round() if pixels else b.val_x[:256]  # what the saved model takes
+    with torch.no_grad():
+        want = wrapped(x).numpy()
+    if method.endswith("int8"):
+        got = run_onnx(out, (x.numpy().astype(np.float32),))
+        ver = {**compare_outputs(got, want, b.val_y[:256], run.task == "classification", tol=None),
+               "runtime": "onnxruntime", "inputs": "raw pixels 0-255"}
+        text = (f"{method}: ONNX Runtime {'static QDQ (calibrated on training images)' if method == 'static-int8' else 'dynamic'}"
+                " int8 quantization of the float model; the differences above are the quantization's, not a failure.")
+        if head:
+            text += f" Kept in float: {', '.join(sorted({h['layer'] or h['name'] for h in head if h['op'] == 'Conv'}))}."
+        fmt = "onnx"
+    else:
+        half = torch.load(out, map_location="cpu", weights_only=True)
+        fresh = copy.deepcopy(module)
+        fresh.load_state_dict(half)  # computed in fp32, as LayerLab does for fp16
+        got_m, _ = wrap_for_export(fresh.eval(), run, "model")
+        with torch.no_grad():
+            got = got_m(x).numpy()
+        ver = {**compare_outputs(got, want, b.val_y[:256], run.task == "classification", tol=None),
+               "runtime": "torch (fp32 compute)",
+               "inputs": "normalised tensors (see the card)" if pixels else "the dataset's input tensors"}
+        text = f"{method}: the weights cast to {method} (a state dict; load it with weights_only=True)."
+        fmt = "state-dict"
+    ver.pop("ok", None)
+    return write_model_card(run, "model", module, fmt, out, ver, which, extra={"Quantization": text})
 
 
 def _half(run: Any, method: str, out: Path, which: str, progress: Callable[[str, float], None]) -> dict[str, Any]:
     from ..fsutil import atomic_write_with
 
-    if out.suffix != ".pt":
-        raise CompressError(f"-o: {method} weights are a state dict; name it {out.with_suffix('.pt').name}")
     dtype = torch.float16 if method == "fp16" else torch.bfloat16
     progress(f"casting the weights to {method}", 0.3)
     state = run.module("model", which).state_dict()
@@ -233,4 +305,5 @@ def _half(run: Any, method: str, out: Path, which: str, progress: Callable[[str,
     progress("saved", 0.9)
     compute = "fp32 (fp16 is a storage format on CPU)" if method == "fp16" else (
         "bf16" if bf16_supported() else "fp32 (this CPU has no native bf16)")
-    return {"path": str(out), "method": method, "runtime": "torch", "dtype": method, "compute": compute}
+    return {"path": str(out), "method": method, "runtime": "torch", "dtype": method, "compute": compute,
+            "card": str(_card(run, method, out, which))}

@@ -70,15 +70,43 @@ def export_roles(run: Any) -> list[str]:
     return ["model"]
 
 
+FORMAT_NAMES = {"onnx": "an ONNX export", "safetensors": "a safetensors export", "state-dict": "a state-dict export",
+                "pt2": "a torch.export program", "python": "a Python export"}
+
+
 def output_paths(run: Any, fmt: str, out: str | os.PathLike) -> dict[str, Path]:
-    """Where each role goes: ``out`` itself for one model, ``STEM_encoder.EXT`` etc. for a VAE."""
-    out = Path(out)
-    if out.suffix == "":
-        out = out.with_suffix(SUFFIX[fmt])
+    """Where each role goes (absolute): ``out`` itself for one model, ``STEM_encoder.EXT`` etc. for a VAE.
+
+    ``out`` without a suffix gets the format's; another format's suffix, a folder or a path without a
+    file name is a ``CompressError``."""
+    from ..compress.outputs import output_target
+
+    out = output_target(out, suffix=SUFFIX[fmt], what=FORMAT_NAMES[fmt])
     roles = export_roles(run)
     if len(roles) == 1:
         return {roles[0]: out}
     return {r: out.with_name(f"{out.stem}_{r}{out.suffix}") for r in roles}
+
+
+def python_weights_path(path: Path) -> Path:
+    """The weights file the Python export writes beside ``path``."""
+    return path.with_name(f"{path.stem}_weights.pt")
+
+
+def written_files(fmt: str, paths: dict[str, Path]) -> list[Path]:
+    """Every model file an export to ``paths`` writes (not the cards)."""
+    files = list(paths.values())
+    if fmt == "python":
+        files += [python_weights_path(p) for p in paths.values()]
+    return files
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,8 +206,13 @@ def onnx_export(m: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
     try:
         import contextlib
         import io
+        import warnings
 
-        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        # the exporter prints its progress, and torch's own deprecation / tracing notes (FutureWarning,
+        # UserWarning about its internals) are nothing a user can act on
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
             torch.onnx.export(mod, ex, str(tmp), dynamo=True, external_data=False, dynamic_shapes=dyn,
                               input_names=names, output_names=["output"])
         os.replace(tmp, path)
@@ -216,8 +249,10 @@ def run_in_fresh_process(kind: str, path: Path, args: tuple[torch.Tensor, ...], 
         inp = Path(td) / "inputs.npz"
         outp = Path(td) / "output.npy"
         np.savez(inp, *_np_args(args))
-        cmd = [sys.executable, "-m", "engine.export.fresh", kind, str(path), str(inp), str(outp),
-               json.dumps(extra or {})]
+        extra = {k: (str(Path(v).resolve()) if k == "weights" else v) for k, v in (extra or {}).items()}
+        # the child starts in the temp folder: every path it gets is absolute
+        cmd = [sys.executable, "-m", "engine.export.fresh", kind, str(Path(path).resolve()), str(inp), str(outp),
+               json.dumps(extra)]
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -246,13 +281,12 @@ def _export_weights(fmt: str, run: Any, role: str, module: Any, path: Path, vin:
 
     state = _state_of(module)
     if fmt == "safetensors":
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file, save
 
         meta = {"format": "pt", "layerlab_role": role, "layerlab_graph": json.dumps(
             run.project.graph(role).model_dump(mode="json", exclude_none=True))}
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(state, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        data = save(state, metadata=meta)  # bytes, written like every other file (mode from the umask)
+        atomic_write_with(path, lambda fh: fh.write(data))
         loaded = load_file(str(path))
     else:
         atomic_write_with(path, lambda fh: torch.save(state, fh))
@@ -294,7 +328,7 @@ def _export_python(run: Any, role: str, module: Any, path: Path, vin: VerifyInpu
     from .python import write_python_export
 
     wrapped, pixels = wrap_for_export(module, run, role)
-    weights, class_name = write_python_export(run, role, module, path, pixels)
+    weights, class_name = write_python_export(run, role, module, path, pixels)  # weights: python_weights_path
     got = run_in_fresh_process("python", path, vin.args, {"weights": str(weights), "class_name": class_name})
     rep = compare_outputs(got, _torch_ref(wrapped, vin.args), vin.labels, run.task == "classification")
     rep["runtime"] = "the generated Python file imported in a fresh process"
@@ -302,42 +336,59 @@ def _export_python(run: Any, role: str, module: Any, path: Path, vin: VerifyInpu
     return rep
 
 
-def export_run(run: Any, fmt: str, out: str | os.PathLike, *, which: str = "final",
+def export_run(run: Any, fmt: str, out: str | os.PathLike, *, which: str = "final", force: bool = False,
                progress: Callable[[str, float], None] | None = None) -> list[ExportResult]:
-    """Export every role of ``run`` in ``fmt`` to ``out``; raises ``VerificationError`` when one fails."""
+    """Export every role of ``run`` in ``fmt`` to ``out``; raises ``VerificationError`` when one fails.
+
+    ``out`` is checked first (``engine.compress.outputs``): the format's suffix, never the run's own files,
+    an existing file only with ``force``. Whatever goes wrong after that (a failed or crashing
+    verification included), the files this call wrote and their cards are removed before the error
+    propagates: no file that was not verified is left behind.
+    """
     if fmt not in available_formats():
         raise CompressError(f"--format: unknown format {fmt!r} (choose {', '.join(available_formats())})")
-    from .card import write_model_card
+    from ..compress.outputs import check_writable
+    from .card import card_path, write_model_card
 
     progress = progress or (lambda stage, f: None)
     paths = output_paths(run, fmt, out)
+    check_writable(written_files(fmt, paths), checkpoint=run.weights_path(which), run_dir=run.dir, force=force)
+    targets = [*written_files(fmt, paths), *(card_path(p) for p in paths.values())]
+    before = {f: _signature(f) for f in targets}
     results = []
-    for i, (role, path) in enumerate(paths.items()):
-        base = i / len(paths)
-        progress(f"exporting {role} as {fmt}", base)
-        module = run.module(role, which)
-        _, pixels = wrap_for_export(module, run, role)
-        vin = verify_inputs(run, module, role, pixels)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt in ("safetensors", "state-dict"):
-            rep = _export_weights(fmt, run, role, module, path, vin)
-        elif fmt == "onnx":
-            rep = _export_onnx(run, role, module, path, vin)
-        elif fmt == "pt2":
-            rep = _export_pt2(run, role, module, path, vin)
-        else:
-            rep = _export_python(run, role, module, path, vin)
-        rep["inputs"] = "raw pixels 0-255" if pixels and fmt in ("onnx", "pt2", "python") else (
-            "normalised tensors (see the card)" if pixels else "latent / index tensors")
-        progress(f"verified {role}", base + 0.9 / len(paths))
-        files = [str(path)] + ([rep["weights"]] if "weights" in rep else [])
-        card = write_model_card(run, role, module, fmt, path, rep, which)
-        results.append(ExportResult(fmt, role, str(path), files, str(card), rep))
-        if not rep.get("ok"):  # no file that looks fine but answers differently is left behind
-            for f in [*files, str(card)]:
-                Path(f).unlink(missing_ok=True)
-            raise VerificationError(f"{path}: verification failed ({rep.get('reason', 'outputs differ')}); "
-                                    "the file was removed")
+    try:
+        for i, (role, path) in enumerate(paths.items()):
+            base = i / len(paths)
+            progress(f"exporting {role} as {fmt}", base)
+            module = run.module(role, which)
+            _, pixels = wrap_for_export(module, run, role)
+            vin = verify_inputs(run, module, role, pixels)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if fmt in ("safetensors", "state-dict"):
+                rep = _export_weights(fmt, run, role, module, path, vin)
+            elif fmt == "onnx":
+                rep = _export_onnx(run, role, module, path, vin)
+            elif fmt == "pt2":
+                rep = _export_pt2(run, role, module, path, vin)
+            else:
+                rep = _export_python(run, role, module, path, vin)
+            rep["inputs"] = "raw pixels 0-255" if pixels and fmt in ("onnx", "pt2", "python") else (
+                "normalised tensors (see the card)" if pixels else "latent / index tensors")
+            progress(f"verified {role}", base + 0.9 / len(paths))
+            if not rep.get("ok"):  # no file that looks fine but answers differently is left behind
+                raise VerificationError(f"{path}: verification failed ({rep.get('reason', 'outputs differ')}); "
+                                        "the file was removed")
+            files = [str(path)] + ([rep["weights"]] if "weights" in rep else [])
+            card = write_model_card(run, role, module, fmt, path, rep, which)
+            results.append(ExportResult(fmt, role, str(path), files, str(card), rep))
+    except BaseException as exc:
+        for f in targets:  # what this call wrote (a file replaced with --force is gone either way)
+            if _signature(f) != before[f]:
+                f.unlink(missing_ok=True)
+            f.with_name(f".{f.name}.tmp").unlink(missing_ok=True)
+        if isinstance(exc, VerificationError) and "removed" not in str(exc):
+            raise VerificationError(f"{exc} (the exported file was removed)") from None
+        raise
     progress("done", 1.0)
     return results
 

@@ -17,6 +17,83 @@ def card_path(path: Path) -> Path:
     return path.with_name(path.name + ".md")
 
 
+def _last_layer(res: Any) -> str:
+    """The type of the layer feeding the Output node ("" when unknown)."""
+    out = res.node(res.output_id) if res.output_id else None
+    srcs = list(getattr(out, "inputs", None) or []) if out is not None else []
+    if srcs:
+        node = res.node(srcs[0])
+        return node.type if node is not None else ""
+    return ""
+
+
+def output_description(run: Any, role: str, res: Any) -> str:
+    """What the model's output means, and how to turn it into what a user wants (classes, images)."""
+    task = run.task
+    if role == "generator":
+        last = _last_layer(res)
+        rng = "−1..1 (its last layer is Tanh)" if last == "Tanh" else "−1..1 (the scale it was trained on)"
+        return (f"Images `[batch, C, H, W]` with values in {rng}: to 0–255 pixels, "
+                "`((y + 1) / 2).clip(0, 1) * 255`, then round to uint8.")
+    if role == "decoder":
+        return ("Logits `[batch, C, H, W]`, not pixels: the image is `sigmoid(y)` in 0..1 (as LayerLab draws it), "
+                "to 0–255 pixels `sigmoid(y) * 255`, then round to uint8.")
+    if role == "encoder":
+        k = run.project.train.vae.latent_dim if run.project.train.vae else "k"
+        return (f"`[batch, 2·{k}]`: the first {k} values are the latent code's mean `mu`, the last {k} its "
+                "log-variance `logvar` (`z = mu` is the code LayerLab's validation uses; "
+                "`mu + exp(logvar / 2) * noise` samples).")
+    if task == "classification":
+        return "Class scores (logits) `[batch, classes]`: the class is `argmax`; `softmax` gives probabilities."
+    if task == "binary":
+        return "One logit per sample: `sigmoid(y) > 0.5` is the positive class."
+    return "The model's raw output (the regression target's units)."
+
+
+def _inputs_code(run: Any, role: str, module: Any, takes_pixels: bool) -> tuple[list[str], str]:
+    """(lines building example inputs, the argument list) for the Use snippet."""
+    if takes_pixels:
+        shape = ", ".join(str(d) for d in module.input_shapes[0])
+        return [f"pixels = np.zeros((1, {shape}), np.float32)  # your images: raw 0-255 values"], "pixels"
+    lines, names = [], []
+    for i, (shape, dtype, high) in enumerate(zip(module.input_shapes, module.input_dtypes, module.input_high)):
+        dims = ", ".join(str(d) for d in shape)
+        if dtype == "long":
+            lines.append(f"labels = np.array([3], np.int64)  # class index 0..{high - 1}")
+            names.append("labels")
+        else:
+            nm = "z" if i == 0 else f"x{i}"
+            lines.append(f"{nm} = np.random.randn(1, {dims}).astype(np.float32)"
+                         + ("  # noise: the latent code" if role in ("generator", "decoder") else ""))
+            names.append(nm)
+    return lines, ", ".join(names)
+
+
+def use_snippet(run: Any, role: str, module: Any, fmt: str, path: Path, takes_pixels: bool) -> list[str]:
+    """Python that loads the file and runs it (noise in and images out for a generator / decoder)."""
+    make, argl = _inputs_code(run, role, module, takes_pixels)
+    names = argl.split(", ")
+    tail = {"generator": ["images = (((y + 1) / 2).clip(0, 1) * 255).round().astype(np.uint8)  # [batch, C, H, W]"],
+            "decoder": ["images = (255 / (1 + np.exp(-y))).round().astype(np.uint8)  # sigmoid, [batch, C, H, W]"],
+            "encoder": ["mu, logvar = np.split(y, 2, axis=1)"]}.get(role)
+    if tail is None:
+        tail = ["classes = y.argmax(1)"] if run.task == "classification" else []
+    if fmt == "onnx":
+        feed = ", ".join(f"sess.get_inputs()[{i}].name: {n}" for i, n in enumerate(names))
+        return ["import numpy as np, onnxruntime as ort", f"sess = ort.InferenceSession({path.name!r})", *make,
+                f"y = sess.run(None, {{{feed}}})[0]", *tail]
+    torch_args = ", ".join(f"torch.from_numpy({n})" for n in names)
+    if fmt == "pt2":
+        return ["import numpy as np, torch", f"model = torch.export.load({path.name!r}).module()", *make,
+                f"y = model({torch_args}).detach().numpy()", *tail]
+    if fmt == "python":
+        mod = path.stem if path.stem.isidentifier() else "exported_model"
+        return ["import numpy as np, torch", f"from {mod} import load  # this file ({path.name})",
+                "model = load()  # reads the weights beside it (weights_only=True)", *make,
+                "with torch.no_grad():", f"    y = model({torch_args}).numpy()", *tail]
+    return []
+
+
 def write_model_card(run: Any, role: str, module: Any, fmt: str, path: Path, verification: dict[str, Any],
                      which: str = "final", extra: dict[str, Any] | None = None) -> Path:
     from .. import __version__
@@ -64,10 +141,10 @@ def write_model_card(run: Any, role: str, module: Any, fmt: str, path: Path, ver
                                                    for k, v in ver.items()])]
     for k, v in (extra or {}).items():
         lines += ["", f"## {k}", "", str(v)]
-    if fmt == "onnx":
-        lines += ["", "## Use", "", "```python", "import numpy as np, onnxruntime as ort",
-                  f"sess = ort.InferenceSession({path.name!r})",
-                  "logits = sess.run(None, {sess.get_inputs()[0].name: pixels.astype(np.float32)})[0]", "```"]
+    lines += ["", "## Output", "", output_description(run, role, res)]
+    use = use_snippet(run, role, module, fmt, path, takes_pixels)
+    if use:
+        lines += ["", "## Use", "", "```python", *use, "```"]
     lines += ["", f"Exported {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by LayerLab {__version__}.", ""]
     out = card_path(path)
     atomic_write_text(out, "\n".join(lines))

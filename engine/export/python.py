@@ -26,7 +26,9 @@ def write_python_export(run: Any, role: str, module: Any, path: Path, pixels: bo
     gpath = run.graph_path(role)
     cls = class_name_for(run.project.name + ("" if role == "model" else f" {role}"))
     src = python_source(run.project, gpath, class_name=cls)
-    weights = path.with_name(f"{path.stem}_weights.pt")
+    from . import python_weights_path
+
+    weights = python_weights_path(path)
     pre = run.preprocessing()
     norm = ", ".join(f"({_floats(m)}, {_floats(s)})" for m, s in pre.normalize)
     tail = f'''
