@@ -591,6 +591,15 @@ class CompressView(QWidget):
             t.setPos(x, y)
             self.plot.addItem(t)
             self.labels.append(t)
+        if pts:  # equal accuracies (int8 often loses nothing) gave a 1e-13 range with 15-digit tick labels
+            ys = [p[1] for p in pts]
+            lo, hi = min(ys), max(ys)
+            pad = max(0.5, 0.15 * (hi - lo))
+            self.plot.setYRange(lo - pad, hi + pad, padding=0)
+            xs = [p[0] for p in pts]
+            span = max(xs) - min(xs)
+            xpad = max(0.1 * span, 0.05 * max(abs(v) for v in xs), 1e-3)
+            self.plot.setXRange(min(xs) - xpad, max(xs) + 3 * xpad, padding=0)  # room for the names
 
     # -- events ----------------------------------------------------------------------------
     def _on_job_progress(self, ev: JobProgress) -> None:

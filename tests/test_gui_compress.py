@@ -191,3 +191,17 @@ def test_export_and_save_row_never_write_over_the_runs_own_files_and_say_why(qtb
     qtbot.mouseClick(view.save_row_btn, Qt.MouseButton.LeftButton)
     assert view.prompts.errors[-1][0] == "Cannot save the variant" and ".onnx file" in view.prompts.errors[-1][1]
     assert (rd / "model.pt").read_bytes() == before
+
+
+def test_variants_with_equal_accuracy_get_a_readable_accuracy_axis(qtbot):
+    from app.compress_view import CompressView, JobBridge
+    from app.current_run import CurrentRun
+
+    v = CompressView(CurrentRun(), ScriptedPaths(), JobBridge(mode="thread"))
+    qtbot.addWidget(v)
+    row = {"name": "original", "path": "a", "params": 10, "nonzero_params": 10, "size_bytes": 1_700_000,
+           "latency_ms_b1": 0.7, "latency_ms_b64": 18.0, "val_accuracy": 0.982, "agreement": 1.0}
+    v.add_rows([row, dict(row, name="int8", size_bytes=440_000, latency_ms_b64=2.2)])
+    (x0, x1), (y0, y1) = v.plot.getPlotItem().vb.viewRange()
+    assert y1 - y0 >= 1.0 and y0 < 98.2 < y1  # a point either side, not a 1e-13 range of 15-digit ticks
+    assert x0 < 440_000 / 1024 and x1 > 1_700_000 / 1024
