@@ -208,6 +208,14 @@ def svhn_needs() -> str | None:
     return None
 
 
+def not_a_dataset_image(path: str | Path) -> str:
+    """Why a single image file is not a dataset, and the layout to point at instead."""
+    p = Path(path)
+    root = p.parent.parent if p.parent.name and p.parent.parent != p.parent else p.parent
+    return (f"{p}: an image file is not a dataset; give the folder that holds one sub-folder per class "
+            f"(ROOT/CLASS/images, e.g. {root}{os.sep} if {p.parent.name or 'this folder'} is a class folder)")
+
+
 def _need_path(path: str | None, what: str) -> Path:
     if not path:
         raise DatasetError(f"data.path: a {what} dataset needs a path")
@@ -787,6 +795,8 @@ def open_source(data_spec: Any, *, task: str | None = None, progress: Progress |
                            progress=progress, cancel=cancel)
     elif ds == "csv":
         p = _need_path(data_spec.path, "csv")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            raise DatasetError(not_a_dataset_image(p))
         src = CsvSource(p, target=g("csv_target"), header=g("csv_header"), layout=g("csv_layout", "auto") or "auto",
                         regression=task == "regression")
     elif ds.startswith("torchvision:"):

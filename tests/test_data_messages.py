@@ -1,0 +1,57 @@
+"""`layerlab data` and the data warnings speak LayerLab: a bad option value is one line naming the option and
+its rule (exit 2), torchvision's own hints never leak, sizes are H×W and labelled, CSV rows are rows (not
+files), a single image is not a dataset, and inspect says it reads headers only."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from engine.cli import main
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "pydantic" not in err[0] and "validation error" not in err[0] and "Traceback" not in err[0]
+    return err[0]
+
+
+def _folder(root, sizes=((40, 20), (40, 20), (40, 20))):
+    """Class folders a/ and b/ of W×H images (PIL sizes are (width, height))."""
+    for c, v in (("a", 30), ("b", 200)):
+        (root / c).mkdir(parents=True)
+        for k, wh in enumerate(sizes):
+            Image.new("L", wh, v + 7 * k).save(root / c / f"{k}.png")
+    return root
+
+
+@pytest.mark.parametrize("argv, option, rule", [
+    (["inspect", "digits", "--image-size", "0", "0"], "--image-size", "each side must be 1..4096"),
+    (["inspect", "digits", "--image-size", "100000", "5"], "--image-size", "each side must be 1..4096"),
+    (["audit", "digits", "--val-fraction", "2"], "--val-fraction", "between 0 and 1"),
+    (["audit", "digits", "--val-fraction", "0"], "--val-fraction", "between 0 and 1"),
+    (["audit", "digits", "--seed", "-1"], "--seed", "0 or more"),
+    (["audit", "digits", "--near", "5"], "--near", "between 0.5 and 1"),
+    (["audit", "digits", "--near", "-1"], "--near", "between 0.5 and 1"),
+])
+def test_a_bad_option_value_exits_2_with_one_line_naming_the_option_and_its_rule(argv, option, rule, capsys):
+    assert main(["data", *argv]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"error: {option}: ") and rule in line
+
+
+def test_a_bad_option_on_a_project_file_is_named_by_its_option_too(tmp_path, capsys):
+    p = tmp_path / "p.json"
+    assert main(["new", "--template", "mlp", "-o", str(p)]) == 0
+    capsys.readouterr()
+    assert main(["data", "inspect", str(p), "--image-size", "0", "3"]) == 2
+    assert "--image-size: each side must be 1..4096" in _one_error_line(capsys)
+
+
+def test_a_single_image_as_source_is_not_a_dataset_and_points_at_the_folder_layout(tmp_path, capsys):
+    root = _folder(tmp_path / "photos")
+    assert main(["data", "inspect", str(root / "a" / "0.png")]) == 2
+    line = _one_error_line(capsys)
+    assert "an image file is not a dataset" in line and "ROOT/CLASS/images" in line and str(root) in line
+    assert "CSV" not in line and "codec" not in line
