@@ -49,6 +49,19 @@ def test_a_bad_option_on_a_project_file_is_named_by_its_option_too(tmp_path, cap
     assert "--image-size: each side must be 1..4096" in _one_error_line(capsys)
 
 
+def test_missing_torchvision_files_are_named_with_layerlabs_fix_not_torchvisions(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    fix = "layerlab data download MNIST --root"
+    assert main(["data", "inspect", "MNIST", "--root", str(tmp_path / "empty")]) == 2
+    line = _one_error_line(capsys)
+    assert "download=True" not in line and "Dataset not found" not in line
+    assert "missing under" in line and "MNIST/raw/train-images-idx3-ubyte" in line
+    assert fix in line and "Download in the Data tab" in line and "bundled digits" in line
+    assert main(["data", "inspect", "MNIST", "--root", str(tmp_path / "nowhere")]) == 2
+    line = _one_error_line(capsys)
+    assert "does not exist" in line and fix in line and "Download in the Data tab" in line and "digits" in line
+
+
 def test_a_single_image_as_source_is_not_a_dataset_and_points_at_the_folder_layout(tmp_path, capsys):
     root = _folder(tmp_path / "photos")
     assert main(["data", "inspect", str(root / "a" / "0.png")]) == 2

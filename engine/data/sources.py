@@ -157,16 +157,28 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     if name not in TORCHVISION_DATASETS:  # an allowlist: the name comes from the document
         raise DatasetError(f"torchvision:{name}: not supported (supported: "
                            f"{', '.join('torchvision:' + n for n in TORCHVISION_DATASETS)})")
-    root_p = _need_path(root, f"torchvision:{name}")
+    if not root:
+        raise DatasetError(f"data.path: a torchvision:{name} dataset needs the folder holding its files; "
+                           f"{_get_files(name, 'ROOT')}")
+    root_p = Path(root).expanduser()
+    if not root_p.exists():
+        raise DatasetError(f"torchvision:{name}: the root folder {root_p} does not exist; {_get_files(name, root_p)}")
     cls = getattr(tvd, name, None)
     if cls is None:
         raise DatasetError(f"torchvision has no dataset {name!r} in this version")
-    hint = (f"put the files under {root_p} (or run `layerlab data download {name} --root {root_p}`); "
-            "nothing is downloaded during training")
     if name == "SVHN":
         why = svhn_needs()
         if why:
             raise DatasetError(f"torchvision:SVHN: {why}")
+    expected = _expected_files(cls, name, root_p)
+    missing = [f for f in expected if not f.is_file()]
+    if missing:
+        shown = ", ".join(str(f.relative_to(root_p)) for f in missing[:2]) + (" …" if len(missing) > 2 else "")
+        what = (f"all {len(missing)} of its files are" if len(missing) == len(expected) > 1 else
+                f"{len(missing)} of its files {'is' if len(missing) == 1 else 'are'}")
+        raise DatasetError(f"torchvision:{name}: {what} missing under {root_p} ({shown}); {_get_files(name, root_p)}")
+    hint = (f"put the official files under {root_p}, or run `layerlab data download {name} --root {root_p}`; "
+            "nothing is downloaded during training")
     try:
         if name == "SVHN":
             ds = cls(str(root_p), split="train", download=False)
@@ -177,9 +189,11 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     except (RuntimeError, OSError, ValueError, TypeError, AssertionError, EOFError, KeyError) as exc:
         why = str(exc).strip() if not isinstance(exc, AssertionError) else ""
         why = why or f"the files are not valid {name} files ({type(exc).__name__})"
-        if "corrupted" in why:  # torchvision's integrity check: a file missing or not the official one (MD5)
-            why = why.split(" You can use download=True")[0].rstrip(".") + (
-                ": torchvision reads only the official files, checked by MD5 before anything is read")
+        if "corrupted" in why:  # torchvision's integrity check: a file not the official one (MD5)
+            why = ("its files are corrupted or not the official ones: torchvision reads only those, checked "
+                   "by MD5 before anything is read")
+        elif "download=True" in why:  # torchvision's own hint: LayerLab never downloads while opening
+            why = "its files are not where torchvision looks for them"
         raise DatasetError(f"torchvision:{name}: {why} ({hint})") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     if data.ndim == 3:
@@ -194,6 +208,26 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     classes = getattr(ds, "classes", None) or [str(i) for i in range(int(y.max()) + 1)]
     return ArraySource(np.ascontiguousarray(x.astype(np.uint8)), y, classes, f"torchvision:{name}",
                        kind="torchvision", root=str(root_p))
+
+
+def _get_files(name: str, root: Any) -> str:
+    return (f"run `layerlab data download {name} --root {root}` (or Download in the Data tab), "
+            "or use the bundled digits")
+
+
+def _expected_files(cls: Any, name: str, root: Path) -> list[Path]:
+    """The files torchvision opens (or checks) for the training split, where it looks for them."""
+    try:
+        if name == "SVHN":
+            return [root / cls.split_list["train"][1]]
+        if hasattr(cls, "base_folder") and hasattr(cls, "train_list"):  # CIFAR10/100
+            base = root / cls.base_folder
+            return [base / f for f, _ in cls.train_list + cls.test_list] + [base / cls.meta["filename"]]
+        if hasattr(cls, "resources"):  # MNIST-like: the unpacked raw files
+            return [root / name / "raw" / os.path.splitext(os.path.basename(u))[0] for u, _ in cls.resources]
+    except (AttributeError, KeyError, TypeError, IndexError):  # another torchvision layout: let it say
+        pass
+    return []
 
 
 SCIPY_FIX = "pip install scipy (or LayerLab's data extra: pip install -e '.[data]')"
