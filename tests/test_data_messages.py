@@ -68,3 +68,19 @@ def test_a_single_image_as_source_is_not_a_dataset_and_points_at_the_folder_layo
     line = _one_error_line(capsys)
     assert "an image file is not a dataset" in line and "ROOT/CLASS/images" in line and str(root) in line
     assert "CSV" not in line and "codec" not in line
+
+
+def test_sizes_are_printed_h_by_w_and_labelled_in_inspect_its_report_and_the_audit(tmp_path, capsys):
+    import json
+
+    root = _folder(tmp_path / "wide", sizes=((40, 20),) * 5 + ((8, 4),))  # PIL: 40 wide, 20 high
+    rep = tmp_path / "r.json"
+    assert main(["data", "inspect", str(root), "--report", str(rep)]) == 0
+    out = capsys.readouterr().out
+    assert "input shape [1, 20, 40]" in out
+    assert "sizes (H×W): 2 distinct; most common 20×40 (10), 4×8 (2)" in out
+    assert "conversion: resize to 20×40 (H×W), grey" in out
+    assert json.loads(rep.read_text())["sizes"] == {"20x40": 10, "4x8": 2}
+    assert main(["data", "audit", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "2 image(s) are less than half the input size 20×40 (H×W)" in out

@@ -337,7 +337,7 @@ def _odd_sizes_and_modes(src: FolderSource, idx: np.ndarray, rep: AuditReport) -
     h, w = src.image_size
     small = tuple(e.path for e in entries if e.size[0] < w / 2 or e.size[1] < h / 2)
     if small:
-        rep.findings.append(Finding("odd_size", f"{len(small)} image(s) are less than half the input size {w}x{h} "
+        rep.findings.append(Finding("odd_size", f"{len(small)} image(s) are less than half the input size {h}×{w} (H×W) "
                                     "(they are upscaled and will look blurry)", small))
     aspect = np.array([e.size[0] / e.size[1] for e in entries])
     med = float(np.median(aspect))

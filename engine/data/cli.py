@@ -188,10 +188,10 @@ def cmd_inspect(args) -> int:
             print(f"  {c:<{width}}  {n:>8,}")
     if "modes" in d:
         print("modes: " + ", ".join(f"{m} {n:,}" for m, n in d["modes"].items()))
-        print(f"sizes: {d['distinct_sizes']} distinct; most common " +
-              ", ".join(f"{s} ({n:,})" for s, n in list(d["sizes"].items())[:4]))
+        print(f"sizes (H×W): {d['distinct_sizes']} distinct; most common " +
+              ", ".join(f"{s.replace('x', '×')} ({n:,})" for s, n in list(d["sizes"].items())[:4]))
         cv = d["conversion"]
-        print(f"conversion: {cv['resize']} to {cv['image_size'][0]}x{cv['image_size'][1]}, {cv['channels']}")
+        print(f"conversion: {cv['resize']} to {cv['image_size'][0]}×{cv['image_size'][1]} (H×W), {cv['channels']}")
     if "target_column" in d:
         print(f"target: column {d['target_column']!r} ({d['task']}), {d['features']} features, layout {d['layout']}")
     _print_skipped(src.skipped)

@@ -308,9 +308,9 @@ def parse_header(data: bytes) -> tuple[Image.Image, tuple[int, int], str] | str:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return f"unreadable image ({str(exc).strip() or type(exc).__name__})"
     if w < 1 or h < 1:
-        return f"image has no pixels ({w}x{h})"
+        return f"image has no pixels ({h}×{w}, H×W)"
     if w * h > MAX_IMAGE_PIXELS:
-        return f"decompression bomb ({w}x{h} = {w * h / 1e6:.0f} Mpx > {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)"
+        return f"decompression bomb ({h}×{w} H×W = {w * h / 1e6:.0f} Mpx > {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)"
     return img, (w, h), mode
 
 
@@ -610,7 +610,7 @@ class FolderSource(Source):
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["modes"] = self.mode_counts
-        d["sizes"] = {f"{w}x{h}": n for (w, h), n in self.size_counts.most_common(10)}
+        d["sizes"] = {f"{h}x{w}": n for (w, h), n in self.size_counts.most_common(10)}  # H x W, as image_size
         d["distinct_sizes"] = len(self.size_counts)
         d["conversion"] = {"image_size": list(self.image_size), "resize": self.resize_mode,
                            "channels": "grey" if self.channels == 1 else "rgb"}
