@@ -4,6 +4,8 @@ files), a single image is not a dataset, and inspect says it reads headers only.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -84,3 +86,52 @@ def test_sizes_are_printed_h_by_w_and_labelled_in_inspect_its_report_and_the_aud
     assert main(["data", "audit", str(root)]) == 0
     out = capsys.readouterr().out
     assert "2 image(s) are less than half the input size 20×40 (H×W)" in out
+
+
+def _truncated_png(path) -> None:
+    """A PNG whose header reads (size, mode) but whose pixels stop halfway."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 20), dtype=np.uint8), "L").save(buf, "PNG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def test_inspect_says_it_reads_headers_only_and_the_audit_decodes_the_truncated_image(tmp_path, capsys):
+    root = _folder(tmp_path / "d")
+    _truncated_png(root / "a" / "cut.png")
+    assert main(["data", "inspect", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  a +4$", out, re.M)  # the truncated image counts at the scan
+    assert "headers only" in out and "`layerlab data audit` decodes every file" in out
+    assert main(["data", "audit", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "[unreadable] 1 file(s) do not decode" in out and "cut.png" in out
+
+
+def test_a_truncated_image_found_while_streaming_is_not_called_readable_at_the_scan(tmp_path):
+    from engine.data.loader import SourceBatches, SourceDataset
+    from engine.data.sources import open_source
+    from engine.project import Project
+    from engine.train.loop import TrainLoop
+
+    root = _folder(tmp_path / "d", sizes=((8, 8),) * 6)
+    _truncated_png(root / "a" / "cut.png")
+    src = open_source(Project.model_validate({"data": {"dataset": "folder", "path": str(root)}}).data)
+    assert len(src) == 13  # the scan read its header: it counts
+    got: list = []
+    batches = SourceBatches(SourceDataset(src, range(len(src)), src.labels), 4, "cpu", on_skip=lambda *a: got.append(a))
+    assert sum(len(y) for _, y in batches.epoch()) == 12
+    assert len(got) == 1 and got[0][0].endswith("cut.png")
+    p = Project.model_validate({"name": "t", "data": {"dataset": "folder", "path": str(root), "stream": "always",
+                                                      "batch_size": 4, "image_size": [8, 8]},
+                                "train": {"device": "cpu", "epochs": 1}})
+    loop = TrainLoop(p, tmp_path / "run", emit=lambda e: None)
+    events: list = []
+    loop.log = lambda msg, level="info": events.append((msg, level))
+    loop._skipped_while_streaming(*got[0])
+    (msg, level), = events
+    assert level == "warning" and "cut.png" in msg and "truncated" in msg
+    assert "it was readable" not in msg and "its header read at the scan, but it does not decode" in msg

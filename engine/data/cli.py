@@ -192,6 +192,8 @@ def cmd_inspect(args) -> int:
               ", ".join(f"{s.replace('x', '×')} ({n:,})" for s, n in list(d["sizes"].items())[:4]))
         cv = d["conversion"]
         print(f"conversion: {cv['resize']} to {cv['image_size'][0]}×{cv['image_size'][1]} (H×W), {cv['channels']}")
+        print("headers only: inspect reads each image's header (size, mode), not its pixels, so a truncated or "
+              "corrupt image can count here; `layerlab data audit` decodes every file")
     if "target_column" in d:
         print(f"target: column {d['target_column']!r} ({d['task']}), {d['features']} features, layout {d['layout']}")
     _print_skipped(src.skipped)

@@ -412,8 +412,9 @@ class TrainLoop:
             self._load_resume(self.resume_path)
 
     def _skipped_while_streaming(self, path: str, reason: str) -> None:
-        self.log(f"data: skipped {path} while training: {reason} (it was readable when the dataset was scanned; "
-                 "the rest of its batch trains, and it is left out of every later batch)", "warning")
+        from ..data.loader import skipped_while_streaming
+
+        self.log(skipped_while_streaming(path, reason), "warning")
 
     def _load_resume(self, path: str) -> None:
         ck = load_checkpoint(path)
