@@ -739,9 +739,11 @@ class DataView(QWidget):
         self.audit_summary.setText("")
         if src.skipped:  # what the scan left out is known already: list it before any audit runs
             from engine.data.audit import AuditReport, skipped_findings
+            from engine.data.sources import skipped_noun
 
             self._audit_ready(AuditReport(src.name, len(src), skipped_findings(src)))
-            self.audit_summary.setText(f"{len(src.skipped):,} file(s) left out when opening; Run audit for the rest")
+            self.audit_summary.setText(f"{len(src.skipped):,} {skipped_noun(src.skipped)} left out when opening; "
+                                       "Run audit for the rest")
         self.stats = None
         self.stats_label.setText("")
         self.normalize_btn.setEnabled(False)

@@ -135,3 +135,47 @@ def test_a_truncated_image_found_while_streaming_is_not_called_readable_at_the_s
     (msg, level), = events
     assert level == "warning" and "cut.png" in msg and "truncated" in msg
     assert "it was readable" not in msg and "its header read at the scan, but it does not decode" in msg
+
+
+def _bad_rows_csv(path):
+    rows = [f"{i % 5}.0,{i % 3}.5,{i % 7}.25,{'xy'[i % 2]}" for i in range(40)]
+    rows[2] = "1.5,NaN,2.0,y"  # line 4 (after the header): a NaN in 'b'
+    rows[3] = "2.0,3.0,abc,x"  # line 5: text in 'c'
+    rows[4] = ",1.0,2.0,y"  # line 6: an empty 'a'
+    path.write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_csv_rows_left_out_are_rows_grouped_by_what_is_wrong_with_examples_by_row_and_column(tmp_path, capsys):
+    from engine.data.audit import audit_source
+    from engine.data.sources import open_source
+    from engine.project import DataSpec
+
+    p = _bad_rows_csv(tmp_path / "t.csv")
+    spec = DataSpec(dataset="csv", path=str(p))
+    rep = audit_source(open_source(spec), spec)
+    left = [f for f in rep.findings if f.kind in ("skipped_rows", "unreadable", "skipped")]
+    assert [f.kind for f in left] == ["skipped_rows"]
+    assert left[0].message == ("3 row(s) left out: a NaN, empty or text cell "
+                               "(row 4 column 'b', row 5 column 'c', row 6 column 'a')")
+    assert left[0].files == (f"{p}:row 4", f"{p}:row 5", f"{p}:row 6")
+    assert main(["data", "audit", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "[skipped_rows] 3 row(s) left out" in out and "file(s)" not in out and "[unreadable]" not in out
+
+
+def test_training_on_a_csv_warns_about_skipped_rows_not_files(tmp_path):
+    from helpers import chain
+
+    from engine.project import Project
+    from engine.train.events import Log
+    from engine.train.loop import TrainLoop
+
+    p = _bad_rows_csv(tmp_path / "t.csv")
+    g = chain(("input", "Input", {"shape": [3]}), ("fc", "Linear", {"out_features": 2}), ("output", "Output", {}))
+    proj = Project.model_validate({"name": "t", "model": g, "data": {"dataset": "csv", "path": str(p), "batch_size": 8},
+                                   "train": {"device": "cpu", "epochs": 1}})
+    events: list = []
+    TrainLoop(proj, tmp_path / "run", emit=events.append).run()
+    warned = [e.message for e in events if isinstance(e, Log) and e.level == "warning" and "data: skipped" in e.message]
+    assert len(warned) == 1 and warned[0].startswith("data: skipped 3 row(s): ") and "file(s)" not in warned[0]

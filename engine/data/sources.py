@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import os
+import re
 import stat
 import threading
 import warnings
@@ -621,6 +622,16 @@ class FolderSource(Source):
 # CSV tables
 
 
+ROW_BAD_CELL = "a NaN, empty or text cell"
+ROW_CELL_COUNT = "a different number of cells than the first row"
+_ROW_PATH = re.compile(r":row \d+$")
+
+
+def skipped_noun(skipped: Sequence[tuple[str, str]]) -> str:
+    """``row(s)`` when everything skipped is a CSV row (``FILE:row N``), else ``file(s)``."""
+    return "row(s)" if skipped and all(_ROW_PATH.search(path) for path, _ in skipped) else "file(s)"
+
+
 def _num(cell: str) -> float | None:
     try:
         v = float(cell)
@@ -644,6 +655,7 @@ class CsvSource(Source):
         self.name = str(p)
         self.path = p
         self.skipped = []
+        self.row_problems: list[tuple[int, str, str]] = []  # (line, ROW_* category, where: "column 'x'", ...)
         if not p.exists():
             raise DatasetError(f"data.path: {p} does not exist")
         if not p.is_file():
@@ -673,6 +685,7 @@ class CsvSource(Source):
             line = first_line + r
             if len(row) != ncol:
                 self.skipped.append((f"{p}:row {line}", f"has {len(row)} cells, the header/first row has {ncol}"))
+                self.row_problems.append((line, ROW_CELL_COUNT, f"{len(row)} cells, not {ncol}"))
                 continue
             bad = None
             vals = []
@@ -686,14 +699,17 @@ class CsvSource(Source):
                 k, cell = bad
                 self.skipped.append((f"{p}:row {line}", f"column {k + 1} ({names[k]!r}): {cell.strip()!r} "
                                                          "is not a finite number"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"column {names[k]!r}"))
                 continue
             tv = row[t].strip()
             if regression and _num(tv) is None:
                 self.skipped.append((f"{p}:row {line}", f"target column {t + 1} ({names[t]!r}): {tv!r} is not "
                                                          "a finite number (regression needs numbers)"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"target column {names[t]!r}"))
                 continue
             if not tv or tv.lower() in ("nan", "na", "null", "none"):
                 self.skipped.append((f"{p}:row {line}", f"target column {t + 1} ({names[t]!r}) is empty"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"target column {names[t]!r}"))
                 continue
             feats.append(vals)
             tvals.append(tv)

@@ -339,7 +339,9 @@ class TrainLoop:
         if bundle.skipped:
             shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
             more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
-            self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
+            from ..data.sources import skipped_noun
+
+            self.log(f"data: skipped {len(bundle.skipped)} {skipped_noun(bundle.skipped)}: {shown}{more}", "warning")
         if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
             from ..graph.datacheck import DataFacts, check_model_against_data
             from .optim import check_task_loss
