@@ -739,9 +739,11 @@ class DataView(QWidget):
         self.audit_summary.setText("")
         if src.skipped:  # what the scan left out is known already: list it before any audit runs
             from engine.data.audit import AuditReport, skipped_findings
+            from engine.data.sources import skipped_noun
 
             self._audit_ready(AuditReport(src.name, len(src), skipped_findings(src)))
-            self.audit_summary.setText(f"{len(src.skipped):,} file(s) left out when opening; Run audit for the rest")
+            self.audit_summary.setText(f"{len(src.skipped):,} {skipped_noun(src.skipped)} left out when opening; "
+                                       "Run audit for the rest")
         self.stats = None
         self.stats_label.setText("")
         self.normalize_btn.setEnabled(False)
@@ -769,7 +771,7 @@ class DataView(QWidget):
             modes = ", ".join(f"{m} {n:,}" for m, n in list(d["modes"].items())[:4])
             parts.append(f"modes: {modes}")
             parts.append(f"{d['distinct_sizes']} distinct sizes → {d['conversion']['resize']} to "
-                         f"{src.image_size[0]}×{src.image_size[1]} {d['conversion']['channels']}")
+                         f"{src.image_size[0]}×{src.image_size[1]} (H×W) {d['conversion']['channels']}")
         if src.skipped:
             parts.append(f"<span style='color:#d9822b'>{len(src.skipped):,} skipped (see Audit)</span>")
         self.summary.setText(" · ".join(parts))
@@ -815,7 +817,7 @@ class DataView(QWidget):
         info = src.info(index)
         split = "validation" if index in set(self.val_idx.tolist()) else (
             "train" if index in set(self.train_idx.tolist()) else "not used")
-        self.detail_text.setText(f"<b>{info.class_name}</b> (#{index}, {split})<br>{info.size[0]}×{info.size[1]} "
+        self.detail_text.setText(f"<b>{info.class_name}</b> (#{index}, {split})<br>{info.size[1]}×{info.size[0]} (H×W) "
                                  f"{info.mode}<br><small>{info.path}</small>")
         self.detail_image.clear()
         if not src.is_image:

@@ -25,7 +25,16 @@ import numpy as np
 from PIL import Image
 
 from . import convert
-from .sources import MAX_IMAGE_BYTES, Cancelled, FolderSource, Source, parse_header, read_regular
+from .sources import (
+    MAX_IMAGE_BYTES,
+    ROW_BAD_CELL,
+    Cancelled,
+    CsvSource,
+    FolderSource,
+    Source,
+    parse_header,
+    read_regular,
+)
 
 THUMB = 32
 CANDIDATE_COS = 0.95  # 16x16 thumbnails this similar are compared at 32x32 ...
@@ -37,7 +46,7 @@ MAX_FILES_PER_FINDING = 200
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # unreadable, skipped, excluded, duplicate, near_duplicate, cross_class, split_leak, imbalance, odd_size, odd_mode, blank
+    kind: str  # unreadable, skipped, skipped_rows, excluded, duplicate, near_duplicate, cross_class, split_leak, imbalance, odd_size, odd_mode, blank
     message: str
     files: tuple[str, ...] = ()
     indices: tuple[int, ...] = ()  # source indices (where the finding is about samples)
@@ -186,12 +195,28 @@ class _Union:
 
 
 def skipped_findings(src: Source) -> list[Finding]:
-    """What opening the source already left out, grouped by reason (no pixels read)."""
+    """What opening the source already left out, grouped by reason (no pixels read); a CSV's rows as
+    ``skipped_rows``, grouped by what is wrong with them, with examples by row and column."""
+    if isinstance(src, CsvSource):
+        return _skipped_rows(src)
     by_reason: dict[str, list[str]] = defaultdict(list)
     for path, why in src.skipped:
         by_reason[why.split(" (")[0]].append(path)
     return [Finding(_skip_kind(why), f"{len(paths)} file(s) left out: {why}", tuple(paths))
             for why, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))]
+
+
+def _skipped_rows(src: CsvSource) -> list[Finding]:
+    by_kind: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for line, kind, where in src.row_problems:
+        by_kind[kind].append((line, where))
+    out = []
+    for kind, rows in sorted(by_kind.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(f"row {line} {where}" if kind == ROW_BAD_CELL else f"row {line}: {where}"
+                          for line, where in rows[:3]) + (", …" if len(rows) > 3 else "")
+        out.append(Finding("skipped_rows", f"{len(rows)} row(s) left out: {kind} ({shown})",
+                           tuple(f"{src.path}:row {line}" for line, _ in rows)))
+    return out
 
 
 _NOT_BROKEN = ("excluded", "hidden", "not in a class folder", "not an image file", "empty class folder",
@@ -337,7 +362,7 @@ def _odd_sizes_and_modes(src: FolderSource, idx: np.ndarray, rep: AuditReport) -
     h, w = src.image_size
     small = tuple(e.path for e in entries if e.size[0] < w / 2 or e.size[1] < h / 2)
     if small:
-        rep.findings.append(Finding("odd_size", f"{len(small)} image(s) are less than half the input size {w}x{h} "
+        rep.findings.append(Finding("odd_size", f"{len(small)} image(s) are less than half the input size {h}×{w} (H×W) "
                                     "(they are upscaled and will look blurry)", small))
     aspect = np.array([e.size[0] / e.size[1] for e in entries])
     med = float(np.median(aspect))

@@ -13,6 +13,17 @@ from pathlib import Path
 from typing import Any
 
 SHOW_SKIPPED = 20
+NEAR_MIN = 0.5  # --near below this would call unrelated images copies
+
+# DataSpec fields an option sets -> (the option, its rule as one line)
+_OPTION_RULES = {
+    "image_size": ("--image-size", "each side must be 1..4096"),
+    "val_fraction": ("--val-fraction", "must be between 0 and 1 (both excluded), e.g. 0.1"),
+    "seed": ("--seed", "must be 0 or more (at most 2**63 - 1)"),
+    "resize": ("--resize", "must be resize, center_crop or pad"),
+    "channels": ("--channels", "must be auto, grey or rgb"),
+    "csv_target": ("--target", "must be a column name or a 0-based index"),
+}
 
 
 def add_data_parser(sub: Any) -> None:
@@ -43,7 +54,8 @@ def add_data_parser(sub: Any) -> None:
     s.add_argument("--val-fraction", type=float, help="the validation fraction to check for leaks (default 0.1)")
     s.add_argument("--seed", type=int, help="the split seed (default 0)")
     s.add_argument("--near", type=float, default=None,
-                   help="near-copy threshold: thumbnail correlation above this (default 0.985; 1 = exact only)")
+                   help=f"near-copy threshold: thumbnail correlation above this, {NEAR_MIN:g}..1 "
+                        "(default 0.985; 1 = exact copies only)")
     s.set_defaults(func=cmd_audit)
 
     s = verbs.add_parser("download", help="download a torchvision dataset's files (progress, resume, checksums)")
@@ -65,7 +77,7 @@ def _need_action(args) -> int:
 def spec_from_args(args) -> tuple[Any, str | None]:
     """(DataSpec, task) for a SOURCE argument and its options."""
     from ..project import DataSpec, ProjectError, load_project
-    from .sources import TORCHVISION_DATASETS, DatasetError
+    from .sources import IMAGE_EXTENSIONS, TORCHVISION_DATASETS, DatasetError, not_a_dataset_image
 
     src = args.source
     task = None
@@ -76,6 +88,14 @@ def spec_from_args(args) -> tuple[Any, str | None]:
     for k in ("resize", "channels"):
         if getattr(args, k, None):
             over[k] = getattr(args, k)
+    for k in ("val_fraction", "seed"):
+        if getattr(args, k, None) is not None:
+            over[k] = getattr(args, k)
+    near = getattr(args, "near", None)
+    if near is not None and not NEAR_MIN <= near <= 1:
+        raise DatasetError(f"--near: must be between {NEAR_MIN:g} and 1 (a thumbnail correlation; "
+                           f"1 = exact copies only), not {near:g}")
+    _option_values(DataSpec, over)  # a bad value is named by its option here, before any file is read
     name = src.removeprefix("torchvision:")
     if src == "digits":
         spec = DataSpec(dataset="digits", **over)
@@ -93,6 +113,8 @@ def spec_from_args(args) -> tuple[Any, str | None]:
         task = project.train.task
     elif p.is_dir():
         spec = DataSpec(dataset="folder", path=str(p), **over)
+    elif p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+        raise DatasetError(not_a_dataset_image(p))
     elif p.name.endswith((".csv", ".csv.gz", ".tsv", ".txt")) or p.is_file():
         target: Any = args.target
         if target is not None and target.lstrip("-").isdigit():
@@ -104,11 +126,26 @@ def spec_from_args(args) -> tuple[Any, str | None]:
                            f"{', '.join(TORCHVISION_DATASETS)})")
     else:
         raise DatasetError(f"{src}: not an image folder, a CSV file or a project file")
-    if getattr(args, "val_fraction", None) is not None:
-        spec = spec.model_copy(update={"val_fraction": args.val_fraction})
-    if getattr(args, "seed", None) is not None:
-        spec = spec.model_copy(update={"seed": args.seed})
     return spec, task
+
+
+def _option_values(data_spec_cls: Any, over: dict[str, Any]) -> None:
+    """Raise a one-line DatasetError naming the option (not the DataSpec field) whose value breaks a rule."""
+    from pydantic import ValidationError
+
+    from .sources import DatasetError
+
+    try:
+        data_spec_cls(**over)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err.get("loc") else ""
+        opt, rule = _OPTION_RULES.get(field, (f"--{field.replace('_', '-')}", err.get("msg", "invalid value")))
+        raise DatasetError(f"{opt}: {rule} (got {_shown(over.get(field))})") from None
+
+
+def _shown(v: Any) -> str:
+    return " ".join(str(x) for x in v) if isinstance(v, (tuple, list)) else str(v)
 
 
 class _ScanProgress:
@@ -151,10 +188,12 @@ def cmd_inspect(args) -> int:
             print(f"  {c:<{width}}  {n:>8,}")
     if "modes" in d:
         print("modes: " + ", ".join(f"{m} {n:,}" for m, n in d["modes"].items()))
-        print(f"sizes: {d['distinct_sizes']} distinct; most common " +
-              ", ".join(f"{s} ({n:,})" for s, n in list(d["sizes"].items())[:4]))
+        print(f"sizes (H×W): {d['distinct_sizes']} distinct; most common " +
+              ", ".join(f"{s.replace('x', '×')} ({n:,})" for s, n in list(d["sizes"].items())[:4]))
         cv = d["conversion"]
-        print(f"conversion: {cv['resize']} to {cv['image_size'][0]}x{cv['image_size'][1]}, {cv['channels']}")
+        print(f"conversion: {cv['resize']} to {cv['image_size'][0]}×{cv['image_size'][1]} (H×W), {cv['channels']}")
+        print("headers only: inspect reads each image's header (size, mode), not its pixels, so a truncated or "
+              "corrupt image can count here; `layerlab data audit` decodes every file")
     if "target_column" in d:
         print(f"target: column {d['target_column']!r} ({d['task']}), {d['features']} features, layout {d['layout']}")
     _print_skipped(src.skipped)

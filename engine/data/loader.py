@@ -153,6 +153,14 @@ class SourceDataset(torch.utils.data.Dataset):
             return f"{getattr(self.source, 'name', 'sample')}[{i}]"
 
 
+def skipped_while_streaming(path: str, reason: str) -> str:
+    """The training warning for a sample that did not decode when its batch came: the scan read only its
+    header (or the file changed since), so it is found now."""
+    return (f"data: skipped {path} while training: its header read at the scan, but it does not decode: {reason} "
+            "(the rest of its batch trains, and it is left out of every later batch; `layerlab data audit` "
+            "decodes every file beforehand)")
+
+
 def to_model_input(x: torch.Tensor, device: torch.device, non_blocking: bool = False) -> torch.Tensor:
     """A fetched batch on ``device`` as float32: uint8 pixels divided by 255 (what ``load_bundle`` does to
     decoded data, so both paths give the same numbers), anything else as float."""
@@ -284,8 +292,9 @@ class _LoaderBatches(_BaseBatches):
                     from .sources import DatasetError
 
                     shown = "; ".join(f"{p}: {r}" for p, r in failed[:3])
-                    raise DatasetError(f"no sample of a training batch could be decoded ({shown}); the files "
-                                       "changed since the dataset was scanned: fix or remove them and start again")
+                    raise DatasetError(f"no sample of a training batch could be decoded ({shown}); the scan "
+                                       "reads image headers only: `layerlab data audit` decodes every file and "
+                                       "lists those that do not decode; fix or exclude them and start again")
             yield to_model_input(x, self.device, nb), y.to(self.device, non_blocking=nb)
 
     def _fetch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, Failures]]:

@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import os
+import re
 import stat
 import threading
 import warnings
@@ -157,16 +158,28 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     if name not in TORCHVISION_DATASETS:  # an allowlist: the name comes from the document
         raise DatasetError(f"torchvision:{name}: not supported (supported: "
                            f"{', '.join('torchvision:' + n for n in TORCHVISION_DATASETS)})")
-    root_p = _need_path(root, f"torchvision:{name}")
+    if not root:
+        raise DatasetError(f"data.path: a torchvision:{name} dataset needs the folder holding its files; "
+                           f"{_get_files(name, 'ROOT')}")
+    root_p = Path(root).expanduser()
+    if not root_p.exists():
+        raise DatasetError(f"torchvision:{name}: the root folder {root_p} does not exist; {_get_files(name, root_p)}")
     cls = getattr(tvd, name, None)
     if cls is None:
         raise DatasetError(f"torchvision has no dataset {name!r} in this version")
-    hint = (f"put the files under {root_p} (or run `layerlab data download {name} --root {root_p}`); "
-            "nothing is downloaded during training")
     if name == "SVHN":
         why = svhn_needs()
         if why:
             raise DatasetError(f"torchvision:SVHN: {why}")
+    expected = _expected_files(cls, name, root_p)
+    missing = [f for f in expected if not f.is_file()]
+    if missing:
+        shown = ", ".join(str(f.relative_to(root_p)) for f in missing[:2]) + (" …" if len(missing) > 2 else "")
+        what = (f"all {len(missing)} of its files are" if len(missing) == len(expected) > 1 else
+                f"{len(missing)} of its files {'is' if len(missing) == 1 else 'are'}")
+        raise DatasetError(f"torchvision:{name}: {what} missing under {root_p} ({shown}); {_get_files(name, root_p)}")
+    hint = (f"put the official files under {root_p}, or run `layerlab data download {name} --root {root_p}`; "
+            "nothing is downloaded during training")
     try:
         if name == "SVHN":
             ds = cls(str(root_p), split="train", download=False)
@@ -177,9 +190,11 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
     except (RuntimeError, OSError, ValueError, TypeError, AssertionError, EOFError, KeyError) as exc:
         why = str(exc).strip() if not isinstance(exc, AssertionError) else ""
         why = why or f"the files are not valid {name} files ({type(exc).__name__})"
-        if "corrupted" in why:  # torchvision's integrity check: a file missing or not the official one (MD5)
-            why = why.split(" You can use download=True")[0].rstrip(".") + (
-                ": torchvision reads only the official files, checked by MD5 before anything is read")
+        if "corrupted" in why:  # torchvision's integrity check: a file not the official one (MD5)
+            why = ("its files are corrupted or not the official ones: torchvision reads only those, checked "
+                   "by MD5 before anything is read")
+        elif "download=True" in why:  # torchvision's own hint: LayerLab never downloads while opening
+            why = "its files are not where torchvision looks for them"
         raise DatasetError(f"torchvision:{name}: {why} ({hint})") from None
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     if data.ndim == 3:
@@ -196,6 +211,26 @@ def _torchvision_source(name: str, root: str | None) -> ArraySource:
                        kind="torchvision", root=str(root_p))
 
 
+def _get_files(name: str, root: Any) -> str:
+    return (f"run `layerlab data download {name} --root {root}` (or Download in the Data tab), "
+            "or use the bundled digits")
+
+
+def _expected_files(cls: Any, name: str, root: Path) -> list[Path]:
+    """The files torchvision opens (or checks) for the training split, where it looks for them."""
+    try:
+        if name == "SVHN":
+            return [root / cls.split_list["train"][1]]
+        if hasattr(cls, "base_folder") and hasattr(cls, "train_list"):  # CIFAR10/100
+            base = root / cls.base_folder
+            return [base / f for f, _ in cls.train_list + cls.test_list] + [base / cls.meta["filename"]]
+        if hasattr(cls, "resources"):  # MNIST-like: the unpacked raw files
+            return [root / name / "raw" / os.path.splitext(os.path.basename(u))[0] for u, _ in cls.resources]
+    except (AttributeError, KeyError, TypeError, IndexError):  # another torchvision layout: let it say
+        pass
+    return []
+
+
 SCIPY_FIX = "pip install scipy (or LayerLab's data extra: pip install -e '.[data]')"
 
 
@@ -206,6 +241,14 @@ def svhn_needs() -> str | None:
     except ImportError:
         return f"reading SVHN's .mat files needs SciPy, which is not installed: {SCIPY_FIX}"
     return None
+
+
+def not_a_dataset_image(path: str | Path) -> str:
+    """Why a single image file is not a dataset, and the layout to point at instead."""
+    p = Path(path)
+    root = p.parent.parent if p.parent.name and p.parent.parent != p.parent else p.parent
+    return (f"{p}: an image file is not a dataset; give the folder that holds one sub-folder per class "
+            f"(ROOT/CLASS/images, e.g. {root}{os.sep} if {p.parent.name or 'this folder'} is a class folder)")
 
 
 def _need_path(path: str | None, what: str) -> Path:
@@ -266,9 +309,9 @@ def parse_header(data: bytes) -> tuple[Image.Image, tuple[int, int], str] | str:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return f"unreadable image ({str(exc).strip() or type(exc).__name__})"
     if w < 1 or h < 1:
-        return f"image has no pixels ({w}x{h})"
+        return f"image has no pixels ({h}×{w}, H×W)"
     if w * h > MAX_IMAGE_PIXELS:
-        return f"decompression bomb ({w}x{h} = {w * h / 1e6:.0f} Mpx > {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)"
+        return f"decompression bomb ({h}×{w} H×W = {w * h / 1e6:.0f} Mpx > {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)"
     return img, (w, h), mode
 
 
@@ -568,7 +611,7 @@ class FolderSource(Source):
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["modes"] = self.mode_counts
-        d["sizes"] = {f"{w}x{h}": n for (w, h), n in self.size_counts.most_common(10)}
+        d["sizes"] = {f"{h}x{w}": n for (w, h), n in self.size_counts.most_common(10)}  # H x W, as image_size
         d["distinct_sizes"] = len(self.size_counts)
         d["conversion"] = {"image_size": list(self.image_size), "resize": self.resize_mode,
                            "channels": "grey" if self.channels == 1 else "rgb"}
@@ -577,6 +620,16 @@ class FolderSource(Source):
 
 # ---------------------------------------------------------------------------------------------
 # CSV tables
+
+
+ROW_BAD_CELL = "a NaN, empty or text cell"
+ROW_CELL_COUNT = "a different number of cells than the first row"
+_ROW_PATH = re.compile(r":row \d+$")
+
+
+def skipped_noun(skipped: Sequence[tuple[str, str]]) -> str:
+    """``row(s)`` when everything skipped is a CSV row (``FILE:row N``), else ``file(s)``."""
+    return "row(s)" if skipped and all(_ROW_PATH.search(path) for path, _ in skipped) else "file(s)"
 
 
 def _num(cell: str) -> float | None:
@@ -602,6 +655,7 @@ class CsvSource(Source):
         self.name = str(p)
         self.path = p
         self.skipped = []
+        self.row_problems: list[tuple[int, str, str]] = []  # (line, ROW_* category, where: "column 'x'", ...)
         if not p.exists():
             raise DatasetError(f"data.path: {p} does not exist")
         if not p.is_file():
@@ -631,6 +685,7 @@ class CsvSource(Source):
             line = first_line + r
             if len(row) != ncol:
                 self.skipped.append((f"{p}:row {line}", f"has {len(row)} cells, the header/first row has {ncol}"))
+                self.row_problems.append((line, ROW_CELL_COUNT, f"{len(row)} cells, not {ncol}"))
                 continue
             bad = None
             vals = []
@@ -644,14 +699,17 @@ class CsvSource(Source):
                 k, cell = bad
                 self.skipped.append((f"{p}:row {line}", f"column {k + 1} ({names[k]!r}): {cell.strip()!r} "
                                                          "is not a finite number"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"column {names[k]!r}"))
                 continue
             tv = row[t].strip()
             if regression and _num(tv) is None:
                 self.skipped.append((f"{p}:row {line}", f"target column {t + 1} ({names[t]!r}): {tv!r} is not "
                                                          "a finite number (regression needs numbers)"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"target column {names[t]!r}"))
                 continue
             if not tv or tv.lower() in ("nan", "na", "null", "none"):
                 self.skipped.append((f"{p}:row {line}", f"target column {t + 1} ({names[t]!r}) is empty"))
+                self.row_problems.append((line, ROW_BAD_CELL, f"target column {names[t]!r}"))
                 continue
             feats.append(vals)
             tvals.append(tv)
@@ -787,6 +845,8 @@ def open_source(data_spec: Any, *, task: str | None = None, progress: Progress |
                            progress=progress, cancel=cancel)
     elif ds == "csv":
         p = _need_path(data_spec.path, "csv")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            raise DatasetError(not_a_dataset_image(p))
         src = CsvSource(p, target=g("csv_target"), header=g("csv_header"), layout=g("csv_layout", "auto") or "auto",
                         regression=task == "regression")
     elif ds.startswith("torchvision:"):

@@ -339,7 +339,9 @@ class TrainLoop:
         if bundle.skipped:
             shown = "; ".join(f"{path}: {why}" for path, why in bundle.skipped[:5])
             more = f" (and {len(bundle.skipped) - 5} more)" if len(bundle.skipped) > 5 else ""
-            self.log(f"data: skipped {len(bundle.skipped)} file(s): {shown}{more}", "warning")
+            from ..data.sources import skipped_noun
+
+            self.log(f"data: skipped {len(bundle.skipped)} {skipped_noun(bundle.skipped)}: {shown}{more}", "warning")
         if self.trainer is None:  # the project's own graphs: the same model-vs-data rules as `check`
             from ..graph.datacheck import DataFacts, check_model_against_data
             from .optim import check_task_loss
@@ -412,8 +414,9 @@ class TrainLoop:
             self._load_resume(self.resume_path)
 
     def _skipped_while_streaming(self, path: str, reason: str) -> None:
-        self.log(f"data: skipped {path} while training: {reason} (it was readable when the dataset was scanned; "
-                 "the rest of its batch trains, and it is left out of every later batch)", "warning")
+        from ..data.loader import skipped_while_streaming
+
+        self.log(skipped_while_streaming(path, reason), "warning")
 
     def _load_resume(self, path: str) -> None:
         ck = load_checkpoint(path)
