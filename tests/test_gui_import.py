@@ -141,3 +141,26 @@ def test_cancel_while_importing_closes_at_once_and_drops_the_result(studio, qtbo
     assert QThreadPool.globalInstance().waitForDone(60_000)
     QCoreApplication.processEvents()  # deliver the (now unwanted) result
     assert seen == [] and not (tmp_path / "tiny.json").exists() and win.doc.project.name == "MLP digits"
+
+
+def test_a_python_model_with_two_inputs_imports_from_the_dialog_with_one_shape_per_input(studio, qtbot,  # noqa: F811
+                                                                                          tmp_path):
+    from engine.graph.codegen import class_name_for, python_source
+    from engine.templates import load_template
+
+    win = studio(template="mlp", view=None)
+    cgan = load_template("cgan")
+    gpath = "models.generator"
+    cls = class_name_for(cgan.name + " generator")
+    (tmp_path / "gen.py").write_text(python_source(cgan, gpath, class_name=cls))
+    dlg = win.import_model()
+    dlg.path.setText(str(tmp_path / "gen.py"))  # the kind follows the suffix
+    assert dlg.current_kind() == "python"
+    dlg.class_name.setText(cls)
+    latent = load_template("cgan").graph_at(gpath).nodes[0].params["shape"][0]
+    dlg.shape.setText(f"{latent};")  # the latent's shape; the class label (empty) takes indices
+    win.prompts.paths["save"] = str(tmp_path / "gen.json")
+    with qtbot.waitSignal(dlg.imported, timeout=60_000):
+        dlg.import_button.click()
+    types = [n.type for n in win.doc.project.model.nodes]
+    assert types.count("Input") == 2 and "Embedding" in types and "ConvTranspose2d" in types
