@@ -326,6 +326,59 @@ def project_differences(given: Project, trained: Project) -> list[str]:
     return out
 
 
+# what a file LayerLab writes from a run records about where it comes from (ONNX metadata_props,
+# safetensors metadata, a variant run folder's ``lineage.json``)
+DIGEST_KEY, ORIGINAL_KEY, SOURCE_KEY, NAME_KEY = ("layerlab.project_digest", "layerlab.original_digest",
+                                                  "layerlab.source_run", "layerlab.project_name")
+LINEAGE_FILE = "lineage.json"
+
+
+def project_digest(project: Project) -> str:
+    """A stable hash of what ``project_differences`` compares (every graph, the task, the data's input
+    settings, the preprocessing): two projects have the same digest exactly when it finds no difference."""
+    import hashlib
+    import json
+
+    key = {
+        "graphs": {path: _graph_key(g) for path, g in sorted(project.all_graphs().items())},
+        "task": project.train.task,
+        "data": {f: getattr(project.data, f) for f in DATA_INPUT_FIELDS},
+        "augment": [a.model_dump(mode="json") for a in project.data.augment],
+    }
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_lineage(folder: Path) -> dict[str, str]:
+    """A variant run folder's recorded origin (``{}`` when it has none or it does not read)."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / LINEAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def lineage_of(run: Run) -> dict[str, str]:
+    """What a file written from ``run`` records: its project's digest, the original's digest (the run's own
+    unless it is itself a variant of another), the run folder's name and the project's name."""
+    digest = project_digest(run.project)
+    return {DIGEST_KEY: digest, ORIGINAL_KEY: read_lineage(run.dir).get(ORIGINAL_KEY, digest),
+            SOURCE_KEY: run.dir.name, NAME_KEY: run.project.name}
+
+
+def write_lineage(folder: Path, original: Run) -> None:
+    """Record in a variant run folder (prune, distill) that it was made from ``original``."""
+    import json
+
+    from .fsutil import atomic_write_text
+
+    meta = lineage_of(original)
+    meta.pop(DIGEST_KEY)  # the folder's own project.json says that
+    atomic_write_text(Path(folder) / LINEAGE_FILE, json.dumps(meta, indent=2) + "\n")
+
+
 def check_as_trained(project: Project, folder: Path, source: str | os.PathLike | None = None) -> None:
     """``RunError`` naming the differences when ``project`` is not the run folder's own project as trained."""
     own = folder / "project.json"

@@ -10,6 +10,9 @@ A variant is a path: a run folder (or its ``model.pt``) from prune / distill, an
 quantize or export, a ``.safetensors`` export (its graph from its metadata), or a weights ``.pt``
 (fp16 / bf16 from quantize) for the original's project. A variant that takes other inputs or gives
 other outputs than the original (another project) is refused, and so is a file that is not a model.
+LayerLab records where a variant comes from (``engine.runs.lineage_of``: ONNX ``metadata_props``, safetensors
+metadata, a variant run folder's ``lineage.json``); one made from another project than the run's is refused
+even when its shapes fit (``check_origin``), and one that records nothing is measured with a note.
 ``.pt2`` programs are refused with the reason (``torch.export.load`` may unpickle).
 """
 
@@ -163,9 +166,39 @@ def _refuse_other_project(path: Path, want: tuple[tuple[int, ...], tuple[int, ..
                                 f"original's {list(w)} (compare variants of the same project)")
 
 
+NO_METADATA = "no LayerLab metadata: cannot check it comes from this run"
+
+
+def check_origin(original_run: Any, path: Path, meta: dict[str, str]) -> str:
+    """``CompressError`` when ``meta`` (what LayerLab recorded in the variant) says it was made from another
+    project than ``original_run``'s; the note to show when the file records nothing ("" when it checks out).
+
+    A variant matches when its original's digest (else its own) is the run's project digest or the run's
+    own original's (a pruned run compared with its sibling variants)."""
+    from ..runs import DIGEST_KEY, NAME_KEY, ORIGINAL_KEY, SOURCE_KEY, lineage_of
+
+    theirs = meta.get(ORIGINAL_KEY) or meta.get(DIGEST_KEY)
+    if not theirs:
+        return NO_METADATA
+    ours = lineage_of(original_run)
+    if theirs in (ours[DIGEST_KEY], ours[ORIGINAL_KEY]) or meta.get(DIGEST_KEY) == ours[DIGEST_KEY]:
+        return ""
+    made = f"project {meta[NAME_KEY]!r}" if meta.get(NAME_KEY) else "another project"
+    if meta.get(SOURCE_KEY):
+        made += f" (run {meta[SOURCE_KEY]})"
+    raise CompressError(f"{path}: made from {made}, not from this run's project {original_run.project.name!r} "
+                        f"({original_run.dir.name}): its ratios vs float would be against the wrong model "
+                        "(compare it with the run it was made from)")
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def load_onnx(path: str | Path, name: str | None = None,
-              expect: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> Loaded:
-    """An ONNX variant; ``expect`` = (input shape, output shape) it must have (else ``CompressError``)."""
+              expect: tuple[tuple[int, ...], tuple[int, ...]] | None = None, origin_of: Any = None) -> Loaded:
+    """An ONNX variant; ``expect`` = (input shape, output shape) it must have (else ``CompressError``);
+    ``origin_of``: the run it must have been made from (``check_origin`` on its ``metadata_props``)."""
     import onnx
     from onnx import numpy_helper
 
@@ -180,6 +213,9 @@ def load_onnx(path: str | Path, name: str | None = None,
     if expect is not None:
         _refuse_other_project(path, expect, (tuple(sess.get_inputs()[0].shape[1:]),
                                              tuple(sess.get_outputs()[0].shape[1:])))
+    note = ""
+    if origin_of is not None:  # shapes that fit say nothing of the project: what the file records does
+        note = check_origin(origin_of, path, {p.key: p.value for p in model.metadata_props})
     params = nz = 0
     dtypes = set()
     for init in model.graph.initializer:
@@ -196,7 +232,8 @@ def load_onnx(path: str | Path, name: str | None = None,
     def predict(pixels: np.ndarray) -> np.ndarray:
         return sess.run(None, {inp: pixels})[0]
 
-    return Loaded(name or path.stem, str(path), "onnxruntime", dtype, predict, params, nz, path.stat().st_size)
+    return Loaded(name or path.stem, str(path), "onnxruntime", dtype, predict, params, nz, path.stat().st_size,
+                  note)
 
 
 def _half_label(dtypes: set[Any]) -> tuple[str, str, torch.dtype | None]:
@@ -230,6 +267,7 @@ def _load_safetensors(original_run: Any, p: Path, name: str | None) -> Loaded:
         state = load_file(str(p))
     except Exception as exc:  # noqa: BLE001 - not a safetensors file: bad input
         raise CompressError(f"{p}: not a readable safetensors file ({str(exc)[:200]})") from None
+    origin = check_origin(original_run, p, meta)
     project = original_run.project
     if meta.get("layerlab_graph"):
         try:
@@ -251,7 +289,20 @@ def _load_safetensors(original_run: Any, p: Path, name: str | None) -> Loaded:
     label, note, compute = _half_label({v.dtype for v in state.values() if v.is_floating_point()})
     params, nz = _counts(module)
     return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
-                  p.stat().st_size, note)
+                  p.stat().st_size, _join(note, origin))
+
+
+def _folder_origin(original_run: Any, p: Path, run: Any) -> str:
+    """``check_origin`` for a run folder: its ``lineage.json`` (prune, distill), else its own project."""
+    from ..runs import DIGEST_KEY, NAME_KEY, SOURCE_KEY, project_digest, read_lineage
+
+    meta = read_lineage(run.dir)
+    if not meta:
+        if project_digest(run.project) == project_digest(original_run.project):
+            return ""  # the same project (another training of it)
+        return NO_METADATA
+    return check_origin(original_run, p, {NAME_KEY: run.project.name, SOURCE_KEY: run.dir.name, **meta,
+                                          DIGEST_KEY: project_digest(run.project)})
 
 
 def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = None) -> Loaded:
@@ -262,7 +313,7 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
     if not p.exists():
         raise CompressError(f"{p}: variant not found")
     if p.suffix == ".onnx":
-        return load_onnx(p, name, expect=_io_of(original_run))
+        return load_onnx(p, name, expect=_io_of(original_run), origin_of=original_run)
     if p.suffix == ".safetensors":
         return _load_safetensors(original_run, p, name)
     if p.suffix == ".pt2":
@@ -275,12 +326,13 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
             raise CompressError(f"{p}: not a variant of this model (a {run.task} run; the original is a "
                                 f"{original_run.task} model)")
         _refuse_other_project(p, _io_of(original_run), _io_of(run))
+        origin = _folder_origin(original_run, p, run)
         module = run.module("model")
         weights = run.weights_path("final")
         params, nz = _counts(module)
         label = name or (p.name if p.is_dir() else p.parent.name)
         return Loaded(label, str(weights), "torch", "fp32", _torch_predict(module, run), params, nz,
-                      weights.stat().st_size)
+                      weights.stat().st_size, origin)
     if p.suffix == ".pt":
         run = open_run(p, original_run.project)
         state = run.state_dict("model")
@@ -288,8 +340,9 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
         module = run.module("model")
         params, nz = _counts(module)
         label, note, compute = _half_label(dtypes)
+        # a plain state dict has no slot for metadata: what it comes from cannot be read from it
         return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
-                      p.stat().st_size, note)
+                      p.stat().st_size, _join(note, f"a state dict: {NO_METADATA}"))
     raise CompressError(f"{p}: not a variant (give a run folder, a model.pt, an .onnx, a .safetensors or a "
                         "weights .pt file)")
 

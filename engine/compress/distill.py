@@ -128,6 +128,9 @@ def distill_run(run: Any, student: Any, out_dir: str | os.PathLike, *, epochs: i
                     trainer=make_distill_trainer(sp, teacher, temperature, alpha)).run()
     if fin.status == "failed":
         raise RuntimeError("distillation failed (see the log)")
+    from ..runs import write_lineage
+
+    write_lineage(out, run)  # the student is a variant of the teacher's run
     rep: dict[str, Any] = {"out": str(out), "project": str(out / "project.json"), "model": str(out / "model.pt"),
                            "epochs": sp.train.epochs, "temperature": temperature, "alpha": alpha,
                            "augment": augment,
@@ -143,6 +146,7 @@ def distill_run(run: Any, student: Any, out_dir: str | os.PathLike, *, epochs: i
                           trainer=SupervisedTrainer(sp)).run()
         if fin_b.status == "failed":
             raise RuntimeError("the from-scratch baseline failed (see the log)")
+        write_lineage(base, run)
         rep["baseline"] = str(base)
         rep["scratch"] = {k: v for k, v in fin_b.final.items() if k.startswith("val_")}
     ctx.progress("distilled", 1.0)

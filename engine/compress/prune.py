@@ -301,6 +301,9 @@ def prune_run(run: Any, method: str, amount: float, out_dir: str | os.PathLike, 
                 break
     final_project, final_module = (rebuild(project, module) if method == "structured" else (project, module))
     write_run(out, final_project, final_module)
+    from ..runs import write_lineage
+
+    write_lineage(out, run)  # the pruned graph differs: compare knows it by its original's digest
     report["finetune"] = finetuned
     report["params_after"] = sum(p.numel() for p in final_module.parameters())
     report["nonzero_after"] = sum(int(torch.count_nonzero(p)) for p in final_module.parameters())

@@ -212,6 +212,10 @@ def quantize_run(run: Any, method: str, out: str | os.PathLike, *, which: str = 
             else:
                 progress("quantizing the weights", 0.5)
                 quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
+            from ..export import stamp_onnx
+            from ..runs import lineage_of
+
+            stamp_onnx(tmp, lineage_of(run))  # where it comes from, for compare (its original's digest)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

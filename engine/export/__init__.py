@@ -193,8 +193,29 @@ def input_names(takes_pixels: bool, n: int) -> list[str]:
     return ["pixels"] if takes_pixels else [f"input{i}" for i in range(n)]
 
 
-def onnx_export(m: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, names: list[str]) -> None:
-    """Single-file ONNX with a dynamic batch axis (the dynamo exporter)."""
+def stamp_onnx(path: str | Path, metadata: dict[str, str]) -> None:
+    """Set ``metadata`` in the ONNX file's ``metadata_props`` (replacing keys it already has), in place."""
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key not in metadata]
+    del model.metadata_props[:]
+    for k, v in [*keep, *metadata.items()]:
+        model.metadata_props.add(key=k, value=str(v))
+    onnx.save(model, str(path))
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ONNX file's ``metadata_props`` as a dict (the graph's weights are not read)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def onnx_export(m: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, names: list[str],
+                metadata: dict[str, str] | None = None) -> None:
+    """Single-file ONNX with a dynamic batch axis (the dynamo exporter); ``metadata`` into ``metadata_props``."""
     from torch.export import Dim
 
     mod = fixed_arity(m, len(args))
@@ -215,6 +236,8 @@ def onnx_export(m: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
             warnings.simplefilter("ignore", UserWarning)
             torch.onnx.export(mod, ex, str(tmp), dynamo=True, external_data=False, dynamic_shapes=dyn,
                               input_names=names, output_names=["output"])
+        if metadata:
+            stamp_onnx(tmp, metadata)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -283,8 +306,10 @@ def _export_weights(fmt: str, run: Any, role: str, module: Any, path: Path, vin:
     if fmt == "safetensors":
         from safetensors.torch import load_file, save
 
+        from ..runs import lineage_of
+
         meta = {"format": "pt", "layerlab_role": role, "layerlab_graph": json.dumps(
-            run.project.graph(role).model_dump(mode="json", exclude_none=True))}
+            run.project.graph(role).model_dump(mode="json", exclude_none=True)), **lineage_of(run)}
         data = save(state, metadata=meta)  # bytes, written like every other file (mode from the umask)
         atomic_write_with(path, lambda fh: fh.write(data))
         loaded = load_file(str(path))
@@ -302,7 +327,9 @@ def _export_weights(fmt: str, run: Any, role: str, module: Any, path: Path, vin:
 
 def _export_onnx(run: Any, role: str, module: Any, path: Path, vin: VerifyInputs) -> dict[str, Any]:
     wrapped, pixels = wrap_for_export(module, run, role)
-    onnx_export(wrapped, vin.args, path, input_names(pixels, len(vin.args)))
+    from ..runs import lineage_of
+
+    onnx_export(wrapped, vin.args, path, input_names(pixels, len(vin.args)), metadata=lineage_of(run))
     got = run_onnx(path, _np_args(vin.args))
     rep = compare_outputs(got, _torch_ref(wrapped, vin.args), vin.labels, run.task == "classification")
     rep["runtime"] = "onnxruntime"
