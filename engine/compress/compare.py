@@ -340,9 +340,10 @@ def load_variant(original_run: Any, path: str | os.PathLike, name: str | None = 
         module = run.module("model")
         params, nz = _counts(module)
         label, note, compute = _half_label(dtypes)
-        # a plain state dict has no slot for metadata: what it comes from cannot be read from it
+        # a plain state dict has no slot for metadata, but it loaded by name and shape into this run's own
+        # graph (open_run above refuses anything else), which is the identity that matters for its ratios
         return Loaded(name or p.stem, str(p), "torch", label, _torch_predict(module, run, compute), params, nz,
-                      p.stat().st_size, _join(note, f"a state dict: {NO_METADATA}"))
+                      p.stat().st_size, note)
     raise CompressError(f"{p}: not a variant (give a run folder, a model.pt, an .onnx, a .safetensors or a "
                         "weights .pt file)")
 
