@@ -11,6 +11,24 @@ def chain(*specs: tuple[str, str, dict[str, Any]]) -> dict:
     return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
 
 
+def graph_skeleton(g: Any, drop: tuple[str, ...] = ()) -> tuple[list, list]:
+    """A graph's shape for round-trip tests: (type, resolved params) per node in order and (src index,
+    dst index, port) per edge, ids ignored, the ``drop`` types taken out and their edges joined through."""
+    from engine.layers import get_layer
+
+    keep = [n for n in g.nodes if n.type not in drop]
+    index = {n.id: i for i, n in enumerate(keep)}
+    feeds = {(e.dst, e.port): e.src for e in g.edges}
+
+    def origin(nid: str) -> int:
+        while nid not in index:
+            nid = feeds[(nid, 0)]
+        return index[nid]
+
+    edges = sorted((origin(e.src), index[e.dst], e.port) for e in g.edges if e.dst in index)
+    return [(n.type, get_layer(n.type).resolve(n.params)) for n in keep], edges
+
+
 def linear_graph(out: int = 10) -> dict:
     """Input [1, 28, 28] -> Flatten -> Linear(out) -> Output: the smallest digits classifier."""
     return chain(("input", "Input", {"shape": [1, 28, 28]}), ("flat", "Flatten", {}),

@@ -15,13 +15,13 @@ import torch
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+from helpers import graph_skeleton  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from engine.cli import main  # noqa: E402
 from engine.graph import compile_graph  # noqa: E402
 from engine.graph.importing import ImportError_  # noqa: E402
 from engine.graph.onnx_import import import_onnx, load_model  # noqa: E402
-from engine.layers import get_layer  # noqa: E402
 from engine.project import load_project  # noqa: E402
 
 NORM = {"type": "normalize", "params": {"mean": [0.1307], "std": [0.3081]}}
@@ -63,31 +63,14 @@ def layerlab_exports(tmp_path_factory):
     return out
 
 
-def _skeleton(g, drop=()):
-    """(type, resolved params) per node and (src index, dst index, port) per edge, with the ``drop`` types
-    taken out and their edges joined through."""
-    keep = [n for n in g.nodes if n.type not in drop]
-    index = {n.id: i for i, n in enumerate(keep)}
-    feeds = {(e.dst, e.port): e.src for e in g.edges}
-
-    def origin(nid):
-        while nid not in index:
-            nid = feeds[(nid, 0)]
-        return index[nid]
-
-    edges = sorted((origin(e.src), index[e.dst], e.port) for e in g.edges if e.dst in index)
-    nodes = [(n.type, get_layer(n.type).resolve(n.params)) for n in keep]
-    return nodes, edges
-
-
 @pytest.mark.parametrize("name", ["cnn", "mlp"])
 def test_layerlab_export_imports_back_to_the_same_graph_and_preprocessing(layerlab_exports, tmp_path, name):
     original, path = layerlab_exports[name]
     out = tmp_path / "back.json"
     assert main(["import", path, "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0
     back = load_project(out)
-    nodes, edges = _skeleton(back.model)
-    want_nodes, want_edges = _skeleton(original.model, drop=GONE_IN_ONNX)
+    nodes, edges = graph_skeleton(back.model)
+    want_nodes, want_edges = graph_skeleton(original.model, drop=GONE_IN_ONNX)
     assert nodes[1:] == want_nodes[1:] and edges == want_edges  # Input's shape is nodes[0]: compared next
     assert back.model.nodes[0].params["shape"] == original.model.nodes[0].params["shape"]
     assert [a.model_dump() for a in back.data.augment] == [a.model_dump() for a in original.data.augment

@@ -11,11 +11,11 @@ import json
 
 import pytest
 import torch
+from helpers import graph_skeleton
 
 from engine.cli import main
 from engine.graph import compile_graph
 from engine.graph.codegen import class_name_for, python_source
-from engine.layers import get_layer
 from engine.project import load_project
 from engine.templates import list_templates, load_template
 
@@ -60,22 +60,6 @@ def _inputs(m, batch=3):
                  for s, d, h in zip(m.input_shapes, m.input_dtypes, m.input_high))
 
 
-def _skeleton(g, drop=()):
-    """(type, resolved params) per node in order and (src index, dst index, port) per edge, ids ignored,
-    the ``drop`` types taken out and their edges joined through."""
-    keep = [n for n in g.nodes if n.type not in drop]
-    index = {n.id: i for i, n in enumerate(keep)}
-    feeds = {(e.dst, e.port): e.src for e in g.edges}
-
-    def origin(nid):
-        while nid not in index:
-            nid = feeds[(nid, 0)]
-        return index[nid]
-
-    edges = sorted((origin(e.src), index[e.dst], e.port) for e in g.edges if e.dst in index)
-    return [(n.type, get_layer(n.type).resolve(n.params)) for n in keep], edges
-
-
 def _back(out):
     back = load_project(out)
     m, _ = compile_graph(back.model)
@@ -95,7 +79,7 @@ def test_python_export_imports_back_to_the_same_graph_and_outputs(tmp_path, temp
     assert main(["import", f"{tmp_path / 'm.py'}:{cls}", "--weights", str(tmp_path / "w.pt"), "-o", str(out),
                  "--report", str(tmp_path / "r.json")]) == 0
     back, got = _back(out)
-    assert _skeleton(back.model) == _skeleton(project.graph_at(gpath))
+    assert graph_skeleton(back.model) == graph_skeleton(project.graph_at(gpath))
     assert json.loads((tmp_path / "r.json").read_text())["max_abs_diff"] == 0.0
     xs = _inputs(m)
     with torch.no_grad():
@@ -138,7 +122,7 @@ def test_onnx_export_imports_back_to_the_same_graph_less_folded_layers(tmp_path,
         return
     assert rc == 0 and rep["max_abs_diff"] <= 1e-4
     back, got = _back(out)
-    assert _skeleton(back.model) == _skeleton(project.graph_at(gpath), drop=GONE_IN_ONNX)
+    assert graph_skeleton(back.model) == graph_skeleton(project.graph_at(gpath), drop=GONE_IN_ONNX)
     xs = _inputs(m)
     with torch.no_grad():
         torch.testing.assert_close(got(*xs), m(*xs), atol=1e-4, rtol=1e-4)
