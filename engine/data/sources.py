@@ -427,6 +427,17 @@ class FolderSource(Source):
         with self._lock:
             self.skipped.append((path, reason))
 
+    def _visible_is_dir(self, e: os.DirEntry) -> bool | None:
+        """Whether a directory entry is a folder; None (and listed as skipped) when hidden or unreadable."""
+        if _hidden(e.name):
+            self._skip(e.path, "hidden")
+            return None
+        try:
+            return e.is_dir(follow_symlinks=True)
+        except OSError as exc:
+            self._skip(e.path, _os_reason(exc, e.is_symlink()))
+            return None
+
     def _scan(self, progress: Progress | None, cancel: Callable[[], bool] | None) -> list[_Entry]:
         try:
             top = sorted(os.scandir(self.root), key=lambda e: e.name)
@@ -435,13 +446,8 @@ class FolderSource(Source):
         class_dirs: list[tuple[str, str]] = []
         seen_dirs: set[tuple[int, int]] = set()
         for e in top:
-            if _hidden(e.name):
-                self._skip(e.path, "hidden")
-                continue
-            try:
-                is_dir = e.is_dir(follow_symlinks=True)
-            except OSError as exc:
-                self._skip(e.path, _os_reason(exc, e.is_symlink()))
+            is_dir = self._visible_is_dir(e)
+            if is_dir is None:
                 continue
             if is_dir:
                 class_dirs.append((e.name, e.path))
@@ -527,13 +533,8 @@ class FolderSource(Source):
             if rel in self._excluded:
                 self._skip(e.path, "excluded by the project (data.exclude)")
                 continue
-            if _hidden(e.name):
-                self._skip(e.path, "hidden")
-                continue
-            try:
-                is_dir = e.is_dir(follow_symlinks=True)
-            except OSError as exc:
-                self._skip(e.path, _os_reason(exc, e.is_symlink()))
+            is_dir = self._visible_is_dir(e)
+            if is_dir is None:
                 continue
             if is_dir:
                 self._walk(cname, e.path, out, seen, depth + 1)
