@@ -17,7 +17,6 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ from .sources import (
     CsvSource,
     FolderSource,
     Source,
+    map_in_threads,
     parse_header,
     read_regular,
 )
@@ -88,7 +88,6 @@ def _reduce_folder(src: FolderSource, idx: np.ndarray, progress, cancel):
     thumbs = np.zeros((n, THUMB, THUMB), dtype=np.uint8)
     digests: list[bytes | None] = [None] * n
     errors: dict[int, str] = {}
-    done = [0]
 
     def one(k: int) -> None:
         path = src.entries[int(idx[k])].path
@@ -102,16 +101,8 @@ def _reduce_folder(src: FolderSource, idx: np.ndarray, progress, cancel):
             thumbs[k] = _grey_thumb(got[0])
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             errors[k] = f"cannot decode ({str(exc).strip() or type(exc).__name__})"
-        done[0] += 1
 
-    step = max(1, n // 100)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 2))) as pool:
-        for k0 in range(0, n, step):
-            if cancel and cancel():
-                raise Cancelled()
-            list(pool.map(one, range(k0, min(n, k0 + step))))
-            if progress:
-                progress(min(n, k0 + step), n)
+    map_in_threads(one, n, workers=min(8, os.cpu_count() or 2), progress=progress, cancel=cancel)
     return thumbs, digests, errors
 
 

@@ -359,6 +359,20 @@ def _os_reason(exc: OSError, is_link: bool = False) -> str:
     return f"cannot read ({exc.strerror or exc})"
 
 
+def map_in_threads(fn: Callable[[int], None], n: int, *, workers: int, chunks: int = 100,
+                   progress: Progress | None = None, cancel: Callable[[], bool] | None = None) -> None:
+    """``fn(k)`` for every k in range(n) on a thread pool, in about ``chunks`` batches; between batches
+    ``cancel`` is checked (raising Cancelled) and ``progress(done, n)`` is reported."""
+    step = max(1, n // chunks)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for k0 in range(0, n, step):
+            if cancel and cancel():
+                raise Cancelled()
+            list(pool.map(fn, range(k0, min(n, k0 + step))))
+            if progress:
+                progress(min(n, k0 + step), n)
+
+
 def _hidden(name: str) -> bool:
     return name.startswith(".") or name.startswith("~$") or name in ("Thumbs.db", "desktop.ini")
 
@@ -480,19 +494,12 @@ class FolderSource(Source):
                 self._skip(cpath, "empty class folder (no image files)")
         total = len(files)
         headers: list[Any] = [None] * total
-        step = max(1, total // 100)
 
         def read(k: int) -> None:
             headers[k] = read_header(files[k][1])
 
         # header reads are I/O bound; a few threads hide the latency of slow (network, cold) disks
-        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-            for k0 in range(0, total, step):
-                if cancel and cancel():
-                    raise Cancelled()
-                list(pool.map(read, range(k0, min(total, k0 + step))))
-                if progress:
-                    progress(min(total, k0 + step), total)
+        map_in_threads(read, total, workers=min(8, (os.cpu_count() or 2) * 2), progress=progress, cancel=cancel)
         usable: dict[str, list[tuple[str, tuple[int, int], str]]] = {}
         for (cname, path), got in zip(files, headers):
             if isinstance(got, str):
@@ -588,7 +595,6 @@ class FolderSource(Source):
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
         out = np.zeros((len(idx), *self.input_shape), dtype=np.uint8)  # sized by the target, not any image
         ok = np.ones(len(idx), dtype=bool)
-        done = [0]
 
         def one(k: int) -> None:
             if cancel and cancel():
@@ -598,15 +604,10 @@ class FolderSource(Source):
             except ValueError as exc:
                 ok[k] = False
                 self._skip(self.entries[int(idx[k])].path, str(exc))
-            done[0] += 1
 
-        step = max(1, len(idx) // 50)
         # PIL decoders release the GIL, so threads decode in parallel without pickling anything
-        with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 2))) as pool:
-            for k0 in range(0, len(idx), step):
-                list(pool.map(one, range(k0, min(len(idx), k0 + step))))
-                if progress:
-                    progress(done[0], len(idx))
+        map_in_threads(one, len(idx), workers=min(8, os.cpu_count() or 2), chunks=50, progress=progress,
+                       cancel=cancel)
         return out[ok], idx[ok]
 
     def describe(self) -> dict[str, Any]:
