@@ -18,19 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from helpers import chain  # noqa: E402
+from helpers import relu_chain_project  # noqa: E402
 
 from engine.graph import analyze, analyze_project  # noqa: E402
 from engine.project import loads_project  # noqa: E402
-
-
-def doc(n: int, cycle: bool = False) -> dict:
-    specs = [("input", "Input", {"shape": [16]})] + [(f"r{i}", "ReLU", {}) for i in range(n - 2)] + [
-        ("output", "Output", {})]
-    g = chain(*specs)
-    if cycle:
-        g["edges"].append([f"r{n - 3}", "r0"])
-    return {"format": "layerlab-project", "version": 2, "name": "big", "model": g}
 
 
 def baseline(edges: list[list[str]], nodes: list[str]) -> list[str]:
@@ -60,7 +51,7 @@ def main() -> None:
     for n, cyc in [(1_000, False), (10_000, False), (5_000, True), (100_000, False)]:
         if n > args.max:
             continue
-        d = doc(n, cyc)
+        d = relu_chain_project(n, cyc)
         text = json.dumps(d)
         t0 = time.perf_counter()
         try:

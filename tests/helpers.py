@@ -11,6 +11,16 @@ def chain(*specs: tuple[str, str, dict[str, Any]]) -> dict:
     return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:])]}
 
 
+def relu_chain_project(n: int, cycle: bool = False) -> dict:
+    """A project of ``n`` nodes: Input [16] -> n-2 ReLUs -> Output (``cycle``: the last ReLU feeds the first)."""
+    specs = [("input", "Input", {"shape": [16]})] + [(f"r{i}", "ReLU", {}) for i in range(n - 2)] + [
+        ("output", "Output", {})]
+    g = chain(*specs)
+    if cycle:
+        g["edges"].append([f"r{n - 3}", "r0"])
+    return {"format": "layerlab-project", "version": 2, "name": "big", "model": g}
+
+
 def graph_skeleton(g: Any, drop: tuple[str, ...] = ()) -> tuple[list, list]:
     """A graph's shape for round-trip tests: (type, resolved params) per node in order and (src index,
     dst index, port) per edge, ids ignored, the ``drop`` types taken out and their edges joined through."""

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from helpers import chain
+from helpers import relu_chain_project
 from test_gui_window import make_window  # noqa: F401 - the window fixture (scripted prompts and runner)
 
 from engine.templates import load_template
@@ -63,18 +63,9 @@ def test_every_worst_file_is_refused_with_a_message_and_the_window_survives(make
     assert win.isVisible()
 
 
-def _big(n: int, cycle: bool = False) -> dict:
-    specs = [("input", "Input", {"shape": [16]})] + [(f"r{i}", "ReLU", {}) for i in range(n - 2)] + [
-        ("output", "Output", {})]
-    g = chain(*specs)
-    if cycle:
-        g["edges"].append([f"r{n - 3}", "r0"])
-    return {"format": "layerlab-project", "version": 2, "name": "big", "model": g}
-
-
 def test_a_5000_node_cycle_opens_with_its_problems_summarised(make_window, tmp_path):  # noqa: F811
     p = tmp_path / "loop.json"
-    p.write_text(json.dumps(_big(5000, cycle=True)))
+    p.write_text(json.dumps(relu_chain_project(5000, cycle=True)))
     win = make_window()
     if win.open_path(p, ask=False):
         assert win.doc.project.name == "big"
@@ -86,7 +77,7 @@ def test_a_5000_node_cycle_opens_with_its_problems_summarised(make_window, tmp_p
 
 def test_a_10000_node_project_opens(make_window, tmp_path):  # noqa: F811
     p = tmp_path / "big.json"
-    p.write_text(json.dumps(_big(10_000)))
+    p.write_text(json.dumps(relu_chain_project(10_000)))
     win = make_window()
     assert win.open_path(p, ask=False)
     assert len(win.doc.project.model.nodes) == 10_000 and win.isVisible()
