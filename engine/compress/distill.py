@@ -48,24 +48,11 @@ def make_distill_trainer(project: Any, teacher: torch.nn.Module, temperature: fl
         def setup(self, ctx: Any) -> None:
             super().setup(ctx)
             self.teacher = teacher.to(self.device).eval().requires_grad_(False)
-            self.loss_fn_train = lambda out, x, y: distill_loss(out, self._teach(x), y, temperature, alpha)
 
-        def _teach(self, x: torch.Tensor) -> torch.Tensor:
+        def training_loss(self, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                return self.teacher(x).float()
-
-        def train_step(self, batch: Any, sc: Any) -> dict[str, Any]:
-            x, y = batch[0], batch[1]
-            self.optimizer.zero_grad(set_to_none=True)
-            with self._autocast():
-                out = self.forward(x)
-                loss = self.loss_fn_train(out.float(), x, y)
-            loss.backward()
-            if self.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip)
-            self.optimizer.step()
-            self.schedule.step_batch()
-            return {"loss": loss.detach()}
+                soft = self.teacher(x).float()  # the teacher scores the very (augmented) batch the student sees
+            return distill_loss(out.float(), soft, y, temperature, alpha)
 
     return DistillTrainer(project)
 

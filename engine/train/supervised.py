@@ -152,6 +152,10 @@ class SupervisedTrainer:
             return y.float()
         return (y if self.num_classes == 2 else y.remainder(2)).float()
 
+    def training_loss(self, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss the optimizer steps on (a subclass may add terms: distillation adds the teacher's)."""
+        return self.loss_fn(out, y)
+
     # -- the hot path -------------------------------------------------------------------------
     def train_step(self, batch: tuple[Any, ...], sc: StepContext) -> dict[str, Any]:
         x, y = batch[0], batch[1]
@@ -161,7 +165,7 @@ class SupervisedTrainer:
             out = self.forward(x)
             if self.task != "classification":
                 out = out.reshape(y.shape)
-            loss = self.loss_fn(out, y)
+            loss = self.training_loss(out, x, y)
             if self.l1:
                 loss = loss + self.l1 * l1_penalty(self._l1_params)
         if self._use_scaler:
